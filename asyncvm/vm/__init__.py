@@ -1,0 +1,27 @@
+"""The core of the VM: values, refs, buffers, lists, modules, contexts, invocations.
+
+This floor knows nothing of devices or module kinds. Everything public is
+re-exported here.
+"""
+
+from ._buffer import VMBuffer
+from ._calling_convention import CallingConvention, Span, parse_calling_convention
+from ._context import Context, Function
+from ._instance import Instance
+from ._invocation import DEFAULT_MAX_DEPTH, register_frame_describer, run_frames
+from ._list import VMList
+from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
+                      ModuleState, ResolvedImport)
+from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
+from ._status import FrameLocation, StatusCode, VMError
+from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits,
+                      round_f32, wrap_i32, wrap_i64)
+
+__all__ = [
+    "ANY_REF", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "Dependency",
+    "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance",
+    "Module", "ModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
+    "TypeInfo", "VMBuffer", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
+    "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
+    "resolve_type_name", "round_f32", "run_frames", "wrap_i32", "wrap_i64",
+]

@@ -1,0 +1,276 @@
+"""Contexts: an ordered set of module states with imports resolved.
+
+Modules are registered in order. Each import ``module.function`` resolves
+against the exports of the modules registered *before* it, newest first;
+the calling conventions must match. A missing required import is NOT_FOUND
+naming the import; a dependency older than required is INCOMPATIBLE; an
+optional import may stay unresolved (``vm.import.resolved`` then gives 0).
+
+Registration is synchronous. Module initializers (bytecode ``__init``) run
+asynchronously, once, in registration order: on the first invocation or on
+``await context.initialize()``.
+
+Concurrency: one context may serve many concurrent invocations on its event
+loop thread. Module state (globals) is shared by them, as in IREE; each
+invocation has its own stack and registers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import anyio
+
+from ._calling_convention import CallingConvention, Span, parse_calling_convention
+from ._instance import Instance
+from ._invocation import DEFAULT_MAX_DEPTH, run_frames
+from ._module import Module, ModuleState, ResolvedImport
+from ._status import StatusCode, VMError
+from ._values import ValueKind, coerce_argument
+
+
+@dataclass(frozen=True)
+class Function:
+    """An export resolved in a context, ready to invoke."""
+
+    module: Module
+    name: str
+    calling_convention: str
+    callable: Callable[..., Any]
+    attributes: dict
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.module.name}.{self.name}"
+
+    @property
+    def signature(self) -> CallingConvention:
+        return parse_calling_convention(self.calling_convention)
+
+    def __repr__(self) -> str:
+        return f"<Function {self.full_name} {self.calling_convention}>"
+
+
+class Context:
+    """An ordered set of module states sharing one instance."""
+
+    def __init__(self, instance: Instance | None = None, modules: Iterable[Module] = (),
+                 *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+        self.instance = instance if instance is not None else Instance()
+        self.max_depth = max_depth
+        self._modules: list[Module] = []
+        self._states: list[ModuleState] = []
+        self._initialized = False
+        self._initializing: anyio.Event | None = None
+        self._initialize_error: BaseException | None = None
+        self.register_modules(modules)
+
+    # -- registration ------------------------------------------------------------
+
+    @property
+    def modules(self) -> list[Module]:
+        return list(self._modules)
+
+    def state_of(self, module_name: str) -> ModuleState:
+        for module, state in zip(reversed(self._modules), reversed(self._states)):
+            if module.name == module_name:
+                return state
+        raise VMError(StatusCode.NOT_FOUND, f"module {module_name!r} is not in the context")
+
+    def register_modules(self, modules: Iterable[Module]) -> None:
+        """Registers modules in order, resolving each one's imports.
+
+        Raises NOT_FOUND (missing module or import), INCOMPATIBLE (too old a
+        dependency, mismatched calling convention) or FAILED_PRECONDITION
+        (after initialization has begun).
+        """
+        for module in modules:
+            if self._initialized or self._initializing is not None:
+                raise VMError(StatusCode.FAILED_PRECONDITION,
+                              "modules cannot be registered after the context initialized")
+            self._check_dependencies(module)
+            for name, cls in module.provided_ref_types.items():
+                self.instance.ref_types.register(name, cls)
+            resolved = [self._resolve_import(module, descriptor) for descriptor in module.imports]
+            state = module.create_state(self, resolved)
+            self._modules.append(module)
+            self._states.append(state)
+
+    def _find_module(self, name: str) -> tuple[Module, ModuleState] | None:
+        for module, state in zip(reversed(self._modules), reversed(self._states)):
+            if module.name == name:
+                return module, state
+        return None
+
+    def _check_dependencies(self, module: Module) -> None:
+        for dependency in module.dependencies:
+            found = self._find_module(dependency.name)
+            if found is None:
+                if dependency.optional:
+                    continue
+                raise VMError(StatusCode.NOT_FOUND,
+                              f"module {module.name!r} depends on module {dependency.name!r} "
+                              f"(version >= {dependency.minimum_version}), which is not registered")
+            if found[0].version < dependency.minimum_version:
+                raise VMError(StatusCode.INCOMPATIBLE,
+                              f"module {module.name!r} needs {dependency.name!r} version >= "
+                              f"{dependency.minimum_version}, found version {found[0].version}")
+
+    def _resolve_import(self, module: Module, descriptor) -> ResolvedImport:
+        found = self._find_module(descriptor.module_name)
+        export = found[0].find_export(descriptor.function_name) if found else None
+        if export is None:
+            if descriptor.optional:
+                return ResolvedImport(descriptor, None)
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"module {module.name!r} imports {descriptor.full_name!r} "
+                          f"({descriptor.calling_convention}), which no registered module exports")
+        if not _conventions_compatible(descriptor.calling_convention, export.calling_convention):
+            raise VMError(StatusCode.INCOMPATIBLE,
+                          f"module {module.name!r} imports {descriptor.full_name!r} as "
+                          f"{descriptor.calling_convention}, but it is exported as "
+                          f"{export.calling_convention}")
+        function = found[1].lookup_function(export.name)
+        return ResolvedImport(descriptor, function, found[0].name)
+
+    # -- lookup and invocation ------------------------------------------------------
+
+    def lookup_function(self, name: str) -> Function:
+        """Finds an export by ``module.function`` or, if unambiguous, by bare name.
+
+        A bare name is searched in the newest module first. NOT_FOUND if absent.
+        """
+        module_name, dot, function_name = name.rpartition(".")
+        candidates = zip(reversed(self._modules), reversed(self._states))
+        for module, state in candidates:
+            if dot and module.name != module_name:
+                continue
+            descriptor = module.find_export(function_name)
+            if descriptor is None or descriptor.name.startswith("__"):
+                continue
+            callable_ = state.lookup_function(descriptor.name)
+            return Function(module, descriptor.name, descriptor.calling_convention,
+                            callable_, descriptor.attributes)
+        raise VMError(StatusCode.NOT_FOUND, f"function {name!r} not found in the context "
+                      f"(modules: {', '.join(m.name for m in self._modules)})")
+
+    async def initialize(self) -> None:
+        """Runs module initializers once, in registration order. Suspends.
+
+        Concurrent callers wait for the one that runs them; a failure is kept
+        and re-raised to every later caller.
+        """
+        if self._initialized:
+            if self._initialize_error is not None:
+                raise self._initialize_error
+            return
+        if self._initializing is not None:
+            await self._initializing.wait()
+            if self._initialize_error is not None:
+                raise self._initialize_error
+            return
+        self._initializing = anyio.Event()
+        try:
+            for state in self._states:
+                await state.initialize(self)
+        except BaseException as error:
+            if isinstance(error, Exception):
+                self._initialize_error = error
+            else:
+                self._initializing.set()
+                self._initializing = None
+                raise
+            raise
+        finally:
+            if self._initializing is not None:
+                self._initialized = True
+                self._initializing.set()
+
+    async def close(self) -> None:
+        """Runs module deinitializers in reverse registration order."""
+        if not self._initialized or self._initialize_error is not None:
+            return
+        for state in reversed(self._states):
+            await state.deinitialize(self)
+        self._initialized = False
+        self._initializing = None
+
+    async def invoke(self, function: Function | str, *arguments: Any) -> tuple:
+        """Invokes an export with Python arguments; returns its results as a tuple.
+
+        Arguments are checked against the calling convention (INVALID_ARGUMENT
+        names the argument). Suspends at the invocation's suspension points.
+        Raises VMError with a VM backtrace on failure.
+        """
+        if not self._initialized:
+            await self.initialize()
+        elif self._initialize_error is not None:
+            raise self._initialize_error
+        if isinstance(function, str):
+            function = self.lookup_function(function)
+        values = marshal_arguments(function, arguments)
+        results = function.callable(*values)
+        if results.__class__ is not tuple:
+            results = await run_frames(results, max_depth=self.max_depth)
+        return unmarshal_results(function, results)
+
+
+def _conventions_compatible(imported: str, exported: str) -> bool:
+    if imported == exported:
+        return True
+    try:
+        return parse_calling_convention(imported) == parse_calling_convention(exported)
+    except VMError:
+        return False
+
+
+def marshal_arguments(function: Function, arguments: tuple) -> list:
+    """Checks caller arguments against ``function``'s convention and converts them."""
+    slots = function.signature.arguments
+    if len(arguments) != len(slots):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{function.full_name} takes {len(slots)} argument(s) "
+                      f"({function.calling_convention}), got {len(arguments)}")
+    values = []
+    for index, (slot, value) in enumerate(zip(slots, arguments)):
+        what = f"{function.full_name} argument {index}"
+        if isinstance(slot, Span):
+            values.append(_marshal_span(slot, value, what))
+        else:
+            values.append(coerce_argument(slot, value, what))
+    return values
+
+
+def _marshal_span(slot: Span, value: Any, what: str) -> list:
+    try:
+        items = list(value)
+    except TypeError:
+        raise VMError(StatusCode.INVALID_ARGUMENT, f"{what}: expected a sequence") from None
+    if len(slot.kinds) == 1:
+        return [coerce_argument(slot.kinds[0], item, what) for item in items]
+    converted = []
+    for item in items:
+        fields = tuple(item)
+        if len(fields) != len(slot.kinds):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"{what}: span elements have {len(slot.kinds)} values")
+        converted.append(tuple(coerce_argument(kind, field, what)
+                               for kind, field in zip(slot.kinds, fields)))
+    return converted
+
+
+def unmarshal_results(function: Function, results: tuple) -> tuple:
+    """Normalizes result values by kind (floats as float, integers as int)."""
+    slots = function.signature.results
+    if len(results) != len(slots):
+        raise VMError(StatusCode.INTERNAL,
+                      f"{function.full_name} returned {len(results)} value(s), "
+                      f"its convention {function.calling_convention} says {len(slots)}")
+    converted = []
+    for slot, value in zip(slots, results):
+        if slot is ValueKind.F32 or slot is ValueKind.F64:
+            converted.append(float(value))
+        else:
+            converted.append(value)
+    return tuple(converted)

@@ -1,0 +1,150 @@
+"""Invocations: one coroutine running a stack of VM frames.
+
+A bytecode function runs as a Python generator (one per frame). A frame
+hands the driver below a *request* by yielding it:
+
+* a generator — a call into another bytecode frame: the driver pushes it and
+  sends the callee's result tuple back into the caller when it returns;
+* an awaitable — an async import (``hal.fence.await``, an async Python
+  export): the driver awaits it and sends its result tuple back;
+* ``None`` — ``vm.yield`` or the end of a scheduling quantum: the driver
+  passes control to the event loop once (``anyio.lowlevel.checkpoint``).
+
+The stack is a Python list of generators, so VM recursion never recurses in
+Python, and its depth is bounded (RESOURCE_EXHAUSTED past ``max_depth``).
+Those three are the only places an invocation suspends; between them it
+runs plain synchronous Python.
+
+Any exception escaping a frame ends the invocation: every frame still on the
+stack is closed (dropping the refs it held) and the error is re-raised as a
+:class:`VMError` carrying the VM backtrace. Cancellation from the event loop
+unwinds the same way and propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable
+
+import anyio.lowlevel
+
+from ._status import FrameLocation, StatusCode, VMError
+
+DEFAULT_MAX_DEPTH = 1024
+"""Frames an invocation may stack before RESOURCE_EXHAUSTED."""
+
+_GeneratorType = types.GeneratorType
+_frame_describers: dict[types.CodeType, Callable[[int], FrameLocation]] = {}
+
+
+def register_frame_describer(code: types.CodeType,
+                             describer: Callable[[int], FrameLocation]) -> None:
+    """Registers how to name a frame running ``code`` given its line number.
+
+    Module kinds that run code in generators (bytecode) register each
+    function's code object so failures and backtraces can say
+    ``module.function@pc`` and the source location.
+    """
+    _frame_describers[code] = describer
+
+
+def describe_code_frame(code: types.CodeType, line: int) -> FrameLocation | None:
+    describer = _frame_describers.get(code)
+    return describer(line) if describer is not None else None
+
+
+def _describe_suspended(frame_object: Any) -> FrameLocation | None:
+    if isinstance(frame_object, _GeneratorType):
+        frame = frame_object.gi_frame
+        if frame is None:
+            return None
+        return describe_code_frame(frame.f_code, frame.f_lineno)
+    return None
+
+
+def _failure_backtrace(error: BaseException, stack: list) -> list[FrameLocation]:
+    """Innermost-first frames: the failing one from the traceback, then the callers."""
+    failing: FrameLocation | None = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        location = describe_code_frame(traceback.tb_frame.f_code, traceback.tb_lineno)
+        if location is not None:
+            failing = location
+        traceback = traceback.tb_next
+    frames = [failing] if failing is not None else []
+    for frame_object in reversed(stack):
+        location = _describe_suspended(frame_object)
+        if location is not None:
+            frames.append(location)
+    return frames
+
+
+def as_vm_error(error: BaseException, stack: list) -> VMError:
+    """Converts any failure of an invocation into a VMError with a backtrace."""
+    backtrace = _failure_backtrace(error, stack)
+    if isinstance(error, VMError):
+        return error.with_backtrace(backtrace)
+    if isinstance(error, RecursionError):
+        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, f"host stack exhausted: {error}")
+    elif isinstance(error, MemoryError):
+        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, "out of host memory")
+    else:
+        converted = VMError(StatusCode.INTERNAL,
+                            f"unexpected {type(error).__name__}: {error}")
+    converted.__cause__ = error
+    return converted.with_backtrace(backtrace)
+
+
+async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+    """Runs a request (a generator frame or an awaitable) to completion.
+
+    Returns the root's result tuple. Suspends at the requests described in the
+    module docstring. Raises VMError on failure; cancellation propagates.
+    """
+    if root.__class__ is tuple:
+        return root
+    if not isinstance(root, _GeneratorType):
+        return await root
+    stack: list = [root]
+    push = stack.append
+    pop = stack.pop
+    value: Any = None
+    try:
+        while True:
+            try:
+                request = stack[-1].send(value)
+            except StopIteration as stop:
+                pop()
+                value = stop.value
+                if not stack:
+                    return value
+                continue
+            if request is None:
+                value = None
+                await anyio.lowlevel.checkpoint()
+            elif request.__class__ is _GeneratorType:
+                if len(stack) >= max_depth:
+                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                                  f"call stack exhausted ({max_depth} frames)")
+                push(request)
+                value = None
+            else:
+                value = await request
+    except Exception as error:
+        converted = as_vm_error(error, stack)
+        _close_all(stack)
+        if converted is error:
+            raise
+        raise converted from error
+    except BaseException:
+        _close_all(stack)
+        raise
+
+
+def _close_all(stack: list) -> None:
+    while stack:
+        frame_object = stack.pop()
+        try:
+            frame_object.close()
+        except Exception:  # a frame that fails while closing has nothing left to report
+            pass

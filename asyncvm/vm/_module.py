@@ -1,0 +1,132 @@
+"""The ``Module`` interface every module kind implements.
+
+A module is immutable, shareable across contexts, and describes itself:
+its name and version, the modules it depends on, the functions it exports
+and imports (with IREE calling conventions) and the ref types it provides.
+Registering it in a :class:`~asyncvm.vm.Context` calls
+:meth:`Module.create_state` with its imports resolved; the returned
+:class:`ModuleState` holds everything mutable (globals, resources) for that
+one context.
+
+The VM function protocol: a callable exported by a state is called with one
+Python value per calling-convention argument (a variadic span is a list: of
+values if the span has one kind, of tuples otherwise) and returns either a
+tuple of results (it ran synchronously) or an object the invocation driver
+runs to get that tuple: a generator (a bytecode frame, pushed on the
+invocation's stack) or an awaitable (an async import, awaited: the one way an
+invocation suspends besides ``vm.yield`` and the scheduling quantum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ._calling_convention import CallingConvention, parse_calling_convention
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A module this one needs, at ``minimum_version`` or newer."""
+
+    name: str
+    minimum_version: int = 0
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionDescriptor:
+    """A function's name, calling convention and reflection attributes."""
+
+    name: str
+    calling_convention: str
+    attributes: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def signature(self) -> CallingConvention:
+        return parse_calling_convention(self.calling_convention)
+
+
+@dataclass(frozen=True)
+class ImportDescriptor:
+    """An import: fully qualified ``module.function`` name and convention."""
+
+    full_name: str
+    calling_convention: str
+    optional: bool = False
+
+    @property
+    def module_name(self) -> str:
+        return self.full_name.split(".", 1)[0]
+
+    @property
+    def function_name(self) -> str:
+        return self.full_name.split(".", 1)[1] if "." in self.full_name else ""
+
+
+@dataclass
+class ResolvedImport:
+    """An import bound to the export that satisfies it (``function`` is None if
+    an optional import stayed unresolved)."""
+
+    descriptor: ImportDescriptor
+    function: Callable[..., Any] | None
+    provider: str | None = None
+
+
+class ModuleState:
+    """The per-context state of a module.
+
+    Subclasses override :meth:`lookup_function`, and may override
+    :meth:`initialize` and :meth:`deinitialize` (coroutines run by the context
+    in registration order, and in reverse order on close).
+    """
+
+    module: "Module"
+
+    def lookup_function(self, name: str) -> Callable[..., Any] | None:
+        """The callable implementing export ``name`` (VM function protocol)."""
+        raise NotImplementedError
+
+    async def initialize(self, context: Any) -> None:
+        """Runs once after every module of the context is registered."""
+
+    async def deinitialize(self, context: Any) -> None:
+        """Runs once when the context closes."""
+
+
+class Module:
+    """Base of every module kind. Subclasses set the attributes and override
+    :meth:`create_state`."""
+
+    name: str = ""
+    version: int = 0
+
+    @property
+    def dependencies(self) -> list[Dependency]:
+        return []
+
+    @property
+    def exports(self) -> list[FunctionDescriptor]:
+        return []
+
+    @property
+    def imports(self) -> list[ImportDescriptor]:
+        return []
+
+    @property
+    def provided_ref_types(self) -> dict[str, type]:
+        """Ref types this module makes available to later modules (name -> class)."""
+        return {}
+
+    def create_state(self, context: Any, imports: list[ResolvedImport]) -> ModuleState:
+        raise NotImplementedError
+
+    def find_export(self, name: str) -> FunctionDescriptor | None:
+        for descriptor in self.exports:
+            if descriptor.name == name:
+                return descriptor
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} v{self.version}>"

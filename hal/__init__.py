@@ -1,0 +1,1 @@
+"""The hardware abstraction layer: devices, buffers, fences and the ``hal`` VM module."""

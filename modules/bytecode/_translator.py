@@ -1,0 +1,497 @@
+"""The interpreter: bytecode functions translated to Python generator functions.
+
+Each VM function becomes one Python generator function whose registers are
+Python local variables (``i7`` for i32-bank register 7 — also where an i64,
+f32 or f64 starting at slot 7 lives — and ``r3`` for ref register 3). Blocks
+become guarded sections of one ``while True`` loop that a block index ``_b``
+steers; a branch to a later block falls through the guards instead of
+restarting the loop. Instruction semantics come from the instruction table:
+expression templates are filled in with register names, and ``@rules`` are
+implemented here. Translation happens once per module; the generated code is
+bound to each context's module state by calling ``_bind(state)``.
+
+Suspension points in generated code, all ``yield`` to the invocation driver
+(see :mod:`asyncvm.vm._invocation`):
+
+* a call whose callee did not finish synchronously yields what the callee
+  returned: a generator (a bytecode frame, which the driver pushes) or an
+  awaitable (an async import). A bytecode function with no calls, loops or
+  yields translates to a plain function and returns its result tuple directly;
+* ``vm.yield`` yields ``None``, and so does a backward branch once the frame's
+  instruction budget (``state.quantum``) is used up.
+
+Every generated line maps back to the bytecode offset it came from, so a
+failure's traceback names ``module.function@pc``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_convention
+
+from ._decoder import DecodedInstruction
+from ._instruction_set import IMPORT_BIT, REF_BIT, REF_MASK, Instruction
+from ._module_definition import ModuleDef
+
+_CHUNK_THRESHOLD = 12
+_INDENT = "    "
+
+
+@dataclass
+class TranslatedModule:
+    """Generated source plus the map from generated lines to (function, pc)."""
+
+    source: str
+    line_map: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+def register_name(raw: int, bank: str | None = None) -> str:
+    """The local variable holding register ``raw`` (a u16 ordinal as encoded)."""
+    if bank == "ref" or (bank is None and raw & REF_BIT):
+        return f"r{raw & REF_MASK}"
+    return f"i{raw & 0x7FFF}"
+
+
+def parameter_names(calling_convention: str) -> list[str]:
+    """Register names of a bytecode function's arguments, in order.
+
+    i32/f32 arguments take the next i32-bank slot, i64/f64 arguments the next
+    even slot pair, refs the next ref register (IREE's frame ABI).
+    """
+    signature = parse_calling_convention(calling_convention)
+    names = []
+    slot = ref = 0
+    for kind in signature.arguments:
+        if isinstance(kind, Span):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"bytecode function with variadic convention {calling_convention!r}")
+        if kind is ValueKind.REF:
+            names.append(f"r{ref}")
+            ref += 1
+        elif kind in (ValueKind.I64, ValueKind.F64):
+            slot += slot & 1
+            names.append(f"i{slot}")
+            slot += 2
+        else:
+            names.append(f"i{slot}")
+            slot += 1
+    return names
+
+
+def _literal(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "_math.nan"
+        if math.isinf(value):
+            return "_math.inf" if value > 0 else "(-_math.inf)"
+    return repr(value)
+
+
+class _Lines:
+    """Collects generated lines with their indentation and source pc."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str, int | None, int | None]] = []
+
+    def add(self, depth: int, text: str, function: int | None = None,
+            pc: int | None = None) -> None:
+        self.lines.append((depth, text, function, pc))
+
+
+class _FunctionTranslator:
+    def __init__(self, module: ModuleDef, ordinal: int, name: str,
+                 instructions: list[DecodedInstruction], function_start: int,
+                 lines: _Lines) -> None:
+        self.module = module
+        self.ordinal = ordinal
+        self.name = name
+        self.instructions = instructions
+        self.start = function_start
+        self.out = lines
+        self.blocks: list[tuple[int, list[DecodedInstruction]]] = []
+        self.block_index: dict[int, int] = {}
+        self.pc = 0
+        self.uses_quantum = False
+
+    # -- structure ---------------------------------------------------------------
+
+    def _split_blocks(self) -> None:
+        current: list[DecodedInstruction] | None = None
+        for decoded in self.instructions:
+            if decoded.instruction.semantics is None:  # block marker
+                relative = decoded.pc - self.start
+                self.block_index[relative] = len(self.blocks)
+                current = []
+                self.blocks.append((relative, current))
+            elif current is None:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"function {self.name}: code before the first block marker")
+            else:
+                current.append(decoded)
+        if not self.blocks:
+            raise VMError(StatusCode.INVALID_ARGUMENT, f"function {self.name}: no blocks")
+
+    def _registers(self) -> tuple[set[str], set[str]]:
+        primitives: set[str] = set()
+        refs: set[str] = set()
+        for decoded in self.instructions:
+            for spec, value in zip(decoded.instruction.fields, decoded.values):
+                if spec.kind == "reg":
+                    (refs if spec.bank == "ref" else primitives).add(register_name(value, spec.bank))
+                elif spec.kind == "list" or spec.kind == "remap" or spec.kind == "cases":
+                    for raw in _flatten_registers(spec.kind, value):
+                        (refs if raw & REF_BIT else primitives).add(register_name(raw))
+        return primitives, refs
+
+    def translate(self) -> None:
+        self._split_blocks()
+        signature = self.module.signatures[self.ordinal].calling_convention
+        parameters = parameter_names(signature)
+        out = self.out
+        out.add(1, f"def f{self.ordinal}({', '.join(parameters)}):", self.ordinal, 0)
+        primitives, refs = self._registers()
+        unset_primitives = sorted(primitives - set(parameters), key=_register_order)
+        unset_refs = sorted(refs - set(parameters), key=_register_order)
+        if unset_primitives:
+            out.add(2, " = ".join(unset_primitives) + " = 0", self.ordinal, 0)
+        if unset_refs:
+            out.add(2, " = ".join(unset_refs) + " = None", self.ordinal, 0)
+        self.uses_quantum = self._has_backward_branch()
+        if self.uses_quantum:
+            out.add(2, "_q = _QUANTUM", self.ordinal, 0)
+        if len(self.blocks) == 1 and not self.uses_quantum:
+            self._emit_block(0, 2)
+            out.add(2, "return ()", self.ordinal, self.blocks[0][0])
+            return
+        out.add(2, "_b = 0", self.ordinal, 0)
+        out.add(2, "while True:", self.ordinal, 0)
+        count = len(self.blocks)
+        if count <= _CHUNK_THRESHOLD:
+            for index in range(count):
+                out.add(3, f"if _b <= {index}:", self.ordinal, self.blocks[index][0])
+                self._emit_block(index, 4)
+        else:
+            size = max(4, int(math.sqrt(count)))
+            for first in range(0, count, size):
+                last = min(first + size, count) - 1
+                out.add(3, f"if _b <= {last}:", self.ordinal, self.blocks[first][0])
+                for index in range(first, last + 1):
+                    out.add(4, f"if _b <= {index}:", self.ordinal, self.blocks[index][0])
+                    self._emit_block(index, 5)
+        # Falling off the last block cannot happen in verified code.
+        out.add(3, "raise _fell_off()", self.ordinal, self.blocks[-1][0])
+
+    def _has_backward_branch(self) -> bool:
+        for index, (_, body) in enumerate(self.blocks):
+            for decoded in body:
+                for target in _branch_targets(decoded):
+                    if self.block_index.get(target, index + 1) <= index:
+                        return True
+        return False
+
+    # -- blocks and branches -------------------------------------------------------
+
+    def _emit_block(self, index: int, depth: int) -> None:
+        body = self.blocks[index][1]
+        if not body:
+            self.out.add(depth, "pass", self.ordinal, self.blocks[index][0])
+        for decoded in body:
+            self.pc = decoded.pc - self.start
+            self._emit(decoded, index, depth)
+
+    def line(self, depth: int, text: str) -> None:
+        self.out.add(depth, text, self.ordinal, self.pc)
+
+    def _remap(self, pairs, depth: int) -> None:
+        for source, target in pairs:
+            self.line(depth, f"{register_name(target)} = {register_name(source)}")
+
+    def _branch(self, target_pc: int, remap, current: int, depth: int) -> None:
+        self._remap(remap, depth)
+        target = self.block_index[target_pc]
+        if target == current + 1:
+            self.line(depth, "pass")
+        elif target > current:
+            self.line(depth, f"_b = {target}")
+        else:
+            self._quantum(current, target, depth)
+            self.line(depth, f"_b = {target}")
+            self.line(depth, "continue")
+
+    def _quantum(self, current: int, target: int, depth: int) -> None:
+        cost = sum(len(self.blocks[i][1]) for i in range(target, current + 1)) or 1
+        self.line(depth, f"_q -= {cost}")
+        self.line(depth, "if _q < 0:")
+        self.line(depth + 1, "_q = _QUANTUM")
+        self.line(depth + 1, "yield None")
+
+    # -- instructions -----------------------------------------------------------------
+
+    def _emit(self, decoded: DecodedInstruction, block: int, depth: int) -> None:
+        instruction = decoded.instruction
+        semantics = instruction.semantics
+        if semantics.startswith("@"):
+            getattr(self, "_rule_" + semantics[1:])(decoded, block, depth)
+            return
+        operands = {}
+        for spec, value in zip(instruction.fields, decoded.values):
+            if spec.kind == "reg":
+                operands[spec.name] = register_name(value, spec.bank)
+            elif spec.kind == "const":
+                operands[spec.name] = _literal(value)
+            elif spec.kind == "type":
+                operands[spec.name] = f"_types[{value}]"
+            else:
+                operands[spec.name] = repr(value)
+        expression = semantics.format(**operands)
+        result = instruction.result
+        if result is None:
+            self.line(depth, expression)
+        else:
+            self.line(depth, f"{operands[result.name]} = {expression}")
+
+    def _rule_br(self, decoded, block, depth):
+        self._branch(decoded.values[0], decoded.values[1], block, depth)
+
+    def _rule_break(self, decoded, block, depth):
+        self._branch(decoded.values[0], decoded.values[1], block, depth)
+
+    def _rule_cond_break(self, decoded, block, depth):
+        condition, target, remap = decoded.values
+        self._branch(target, remap, block, depth)
+
+    def _rule_cond_br(self, decoded, block, depth):
+        condition, true_target, true_remap, false_target, false_remap = decoded.values
+        self.line(depth, f"if {register_name(condition, 'i32')}:")
+        self._branch(true_target, true_remap, block, depth + 1)
+        self.line(depth, "else:")
+        self._branch(false_target, false_remap, block, depth + 1)
+
+    def _rule_br_table(self, decoded, block, depth):
+        index, default_target, default_remap, cases = decoded.values
+        name = register_name(index, "i32")
+        for case, (target, remap) in enumerate(cases):
+            self.line(depth, f"{'if' if case == 0 else 'elif'} {name} == {case}:")
+            self._branch(target, remap, block, depth + 1)
+        if cases:
+            self.line(depth, "else:")
+            self._branch(default_target, default_remap, block, depth + 1)
+        else:
+            self._branch(default_target, default_remap, block, depth)
+
+    def _rule_yield(self, decoded, block, depth):
+        target, remap = decoded.values
+        self._remap(remap, depth)
+        self.line(depth, "yield None")
+        target_index = self.block_index[target]
+        if target_index == block + 1:
+            self.line(depth, "pass")
+        else:
+            self.line(depth, f"_b = {target_index}")
+            if target_index <= block:
+                self.line(depth, "continue")
+
+    def _rule_return(self, decoded, block, depth):
+        names = [register_name(raw) for raw in decoded.values[0]]
+        self.line(depth, f"return ({', '.join(names)}{',' if len(names) == 1 else ''})")
+
+    def _rule_fail(self, decoded, block, depth):
+        status, message = decoded.values
+        name = register_name(status, "i32")
+        self.line(depth, f"if {name}:")
+        self.line(depth + 1, f"raise _fail({name}, {message!r})")
+
+    def _rule_import_resolved(self, decoded, block, depth):
+        function, result = decoded.values
+        self.line(depth, f"{register_name(result, 'i32')} = _resolved[{function & ~IMPORT_BIT}]")
+
+    def _rule_trace(self, decoded, block, depth):
+        pass
+
+    def _rule_print(self, decoded, block, depth):
+        event, operands = decoded.values
+        names = [register_name(raw) for raw in operands]
+        self.line(depth, f"_print({event!r}, ({', '.join(names)}{',' if len(names) == 1 else ''}))")
+
+    def _rule_discard_refs(self, decoded, block, depth):
+        names = [register_name(raw) for raw in decoded.values[0] if raw & REF_BIT]
+        if names:
+            self.line(depth, " = ".join(names) + " = None")
+
+    def _rule_global_load(self, decoded, block, depth):
+        offset, result = decoded.values
+        self.line(depth, f"{register_name(result, 'i32')} = _g[{offset}]")
+
+    def _rule_global_store(self, decoded, block, depth):
+        offset, value = decoded.values
+        self.line(depth, f"_g[{offset}] = {register_name(value, 'i32')}")
+
+    def _rule_global_load_indirect(self, decoded, block, depth):
+        offset, result = decoded.values
+        width = _width(decoded.instruction.fields[1].bank)
+        self.line(depth, f"{register_name(result, 'i32')} = "
+                         f"_g[_gi({register_name(offset, 'i32')}, {width})]")
+
+    def _rule_global_store_indirect(self, decoded, block, depth):
+        offset, value = decoded.values
+        width = _width(decoded.instruction.fields[1].bank)
+        self.line(depth, f"_g[_gi({register_name(offset, 'i32')}, {width})] = "
+                         f"{register_name(value, 'i32')}")
+
+    def _rule_global_load_ref(self, decoded, block, depth):
+        global_field, type_id, result = decoded.values
+        index = (f"_rgi({register_name(global_field, 'i32')})"
+                 if decoded.instruction.fields[0].kind == "reg" else str(global_field))
+        self.line(depth, f"{register_name(result, 'ref')} = _rg[{index}]")
+
+    def _rule_global_store_ref(self, decoded, block, depth):
+        global_field, type_id, value = decoded.values
+        index = (f"_rgi({register_name(global_field, 'i32')})"
+                 if decoded.instruction.fields[0].kind == "reg" else str(global_field))
+        self.line(depth, f"_rg[{index}] = {register_name(value, 'ref')}")
+
+    def _rule_rodata(self, decoded, block, depth):
+        ordinal, result = decoded.values
+        self.line(depth, f"{register_name(result, 'ref')} = _rodata[{ordinal}]")
+
+    def _rule_list_alloc(self, decoded, block, depth):
+        type_id, capacity, result = decoded.values
+        self.line(depth, f"{register_name(result, 'ref')} = "
+                         f"_new_list(_types[{type_id}], {register_name(capacity, 'i32')})")
+
+    def _rule_list_get_ref(self, decoded, block, depth):
+        list_register, index, type_id, result = decoded.values
+        self.line(depth, f"{register_name(result, 'ref')} = _list({register_name(list_register, 'ref')})"
+                         f".get_ref({register_name(index, 'i32')}, _types[{type_id}])")
+
+    def _rule_cast_any_ref(self, decoded, block, depth):
+        operand, type_id, result = decoded.values
+        self.line(depth, f"{register_name(result, 'ref')} = "
+                         f"_cast_ref({register_name(operand, 'ref')}, _types[{type_id}])")
+
+    def _rule_switch(self, decoded, block, depth):
+        fields = decoded.instruction.fields
+        values = dict(zip((f.name for f in fields), decoded.values))
+        bank = fields[-1].bank
+        index = register_name(values["index"], "i32")
+        default = register_name(values["default_value"], bank)
+        cases = [register_name(raw, bank) for raw in values["values"]]
+        result = register_name(values["result"], bank)
+        if not cases:
+            self.line(depth, f"{result} = {default}")
+            return
+        table = ", ".join(cases) + ("," if len(cases) == 1 else "")
+        self.line(depth, f"{result} = ({table})[{index}] if 0 <= {index} < {len(cases)} "
+                         f"else {default}")
+
+    def _rule_call(self, decoded, block, depth):
+        values = dict(zip((f.name for f in decoded.instruction.fields), decoded.values))
+        callee = values["callee"]
+        operands = values["operands"]
+        results = values["results"]
+        if callee & IMPORT_BIT:
+            ordinal = callee & ~IMPORT_BIT
+            convention = self.module.imports[ordinal].signature.calling_convention
+            arguments = _import_arguments(convention, operands, values.get("segment_sizes"))
+            self.line(depth, f"_r = _imp{ordinal}({arguments})")
+        else:
+            arguments = ", ".join(register_name(raw) for raw in operands)
+            self.line(depth, f"_r = f{callee}({arguments})")
+        # A callee that finished synchronously returned its results; anything
+        # else (a frame to push, an awaitable) goes to the invocation driver.
+        self.line(depth, "if _r.__class__ is not tuple:")
+        self.line(depth + 1, "_r = yield _r")
+        if results:
+            names = [register_name(raw) for raw in results]
+            self.line(depth, f"{', '.join(names)}, = _r")
+        if "target" in values:
+            self._branch(values["target"], (), block, depth)
+
+
+def _width(bank: str) -> int:
+    return 8 if bank in ("i64", "f64") else 4
+
+
+def _register_order(name: str) -> tuple[str, int]:
+    return name[0], int(name[1:])
+
+
+def _flatten_registers(kind: str, value) -> list[int]:
+    if kind == "list":
+        return list(value)
+    if kind == "remap":
+        return [raw for pair in value for raw in pair]
+    if kind == "cases":
+        return [raw for _, remap in value for pair in remap for raw in pair]
+    return []
+
+
+def _branch_targets(decoded: DecodedInstruction) -> list[int]:
+    targets = []
+    for spec, value in zip(decoded.instruction.fields, decoded.values):
+        if spec.kind == "target":
+            targets.append(value)
+        elif spec.kind == "cases":
+            targets.extend(target for target, _ in value)
+    return targets
+
+
+def _import_arguments(convention: str, operands, segment_sizes) -> str:
+    """Python argument text for an import call, building lists for spans."""
+    signature = parse_calling_convention(convention)
+    names = [register_name(raw) for raw in operands]
+    position = 0
+    pieces = []
+    for slot_index, slot in enumerate(signature.arguments):
+        if isinstance(slot, Span):
+            if segment_sizes is None or slot_index >= len(segment_sizes):
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"call to variadic import {convention!r} without segment sizes")
+            count = segment_sizes[slot_index]
+            width = len(slot.kinds)
+            items = names[position:position + count * width]
+            position += count * width
+            if width == 1:
+                pieces.append("[" + ", ".join(items) + "]")
+            else:
+                groups = [items[i:i + width] for i in range(0, len(items), width)]
+                pieces.append("[" + ", ".join("(" + ", ".join(g) + ")" for g in groups) + "]")
+        else:
+            pieces.append(names[position])
+            position += 1
+    return ", ".join(pieces)
+
+
+_PRELUDE = """def _bind(_S):
+    _g = _S.globals
+    _rg = _S.ref_globals
+    _rodata = _S.rodata
+    _types = _S.types
+    _resolved = _S.resolved
+    _gi = _S.global_index
+    _rgi = _S.ref_global_index
+    _QUANTUM = _S.quantum
+"""
+
+
+def translate_module(module: ModuleDef, functions: list[list[DecodedInstruction]],
+                     names: list[str]) -> TranslatedModule:
+    """Generates the Python source of a whole module (verified beforehand)."""
+    lines = _Lines()
+    for ordinal in range(len(module.imports)):
+        lines.add(1, f"_imp{ordinal} = _S.imports[{ordinal}]")
+    for ordinal, instructions in enumerate(functions):
+        translator = _FunctionTranslator(module, ordinal, names[ordinal], instructions,
+                                         module.functions[ordinal].bytecode_offset, lines)
+        translator.translate()
+    lines.add(1, "return [" + ", ".join(f"f{i}" for i in range(len(functions))) + "]")
+
+    text = [_PRELUDE.rstrip("\n")]
+    line_map: dict[int, tuple[int, int]] = {}
+    for depth, content, function, pc in lines.lines:
+        text.append(_INDENT * depth + content)
+        if function is not None:
+            line_map[len(text)] = (function, pc)
+    return TranslatedModule("\n".join(text) + "\n", line_map)

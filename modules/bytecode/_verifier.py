@@ -1,0 +1,196 @@
+"""Load-time verification of a bytecode module.
+
+Run once when a module loads, so the translated code can trust every
+register, branch target, ordinal and offset it uses. Checks, per function:
+the byte range, the encoding (via the decoder), a block marker first, every
+register against its bank's count (i64/f64 pairs fully inside), branch
+targets at block markers, function/import/type/rodata ordinals, direct global
+offsets (aligned and inside global storage), call arities against the
+callee's calling convention, and return arity. Failures are
+VMError(INVALID_ARGUMENT) naming ``module.function@pc``. Pure; never suspends.
+"""
+
+from __future__ import annotations
+
+from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_convention
+
+from ._decoder import DecodedInstruction, decode_function
+from ._instruction_set import BLOCK_MARKER, IMPORT_BIT, REF_BIT, REF_MASK
+from ._module_definition import ModuleDef
+
+_WIDTHS = {"i32": 4, "f32": 4, "i64": 8, "f64": 8}
+
+
+class _FunctionVerifier:
+    def __init__(self, module: ModuleDef, ordinal: int, name: str) -> None:
+        self.module = module
+        self.ordinal = ordinal
+        self.name = name
+        self.descriptor = module.functions[ordinal]
+        self.pc = 0
+
+    def fail(self, message: str) -> VMError:
+        return VMError(StatusCode.INVALID_ARGUMENT,
+                       f"{self.module.name}.{self.name}@{self.pc}: {message}")
+
+    def register(self, raw: int, bank: str | None) -> None:
+        descriptor = self.descriptor
+        if bank == "ref" or (bank is None and raw & REF_BIT):
+            if (raw & REF_MASK) >= descriptor.ref_register_count:
+                raise self.fail(f"ref register {raw & REF_MASK} out of range "
+                                f"({descriptor.ref_register_count} ref registers)")
+            return
+        if raw & REF_BIT:
+            raise self.fail(f"register 0x{raw:04X} is a ref where a {bank} was expected")
+        ordinal = raw & 0x7FFF
+        width = 2 if bank in ("i64", "f64") else 1
+        if ordinal + width > descriptor.i32_register_count:
+            raise self.fail(f"{bank or 'i32'} register {ordinal} out of range "
+                            f"({descriptor.i32_register_count} i32 registers)")
+
+    def verify(self) -> list[DecodedInstruction]:
+        descriptor = self.descriptor
+        module = self.module
+        instructions = decode_function(module.bytecode, descriptor.bytecode_offset,
+                                       descriptor.bytecode_length)
+        start = descriptor.bytecode_offset
+        if not instructions or instructions[0].instruction.opcode != BLOCK_MARKER \
+                or instructions[0].instruction.opcode_set != "core":
+            raise self.fail("function does not begin with a block marker")
+        blocks = {decoded.pc - start for decoded in instructions
+                  if decoded.instruction.semantics is None}
+        signature = parse_calling_convention(module.signatures[self.ordinal].calling_convention)
+        if any(isinstance(slot, Span) for slot in signature.arguments + signature.results):
+            raise self.fail("bytecode functions cannot be variadic")
+        for decoded in instructions:
+            self.pc = decoded.pc - start
+            self._verify_instruction(decoded, blocks, signature)
+        return instructions
+
+    def _target(self, target: int, blocks: set[int]) -> None:
+        if target not in blocks:
+            raise self.fail(f"branch target {target} is not the start of a block")
+
+    def _verify_instruction(self, decoded: DecodedInstruction, blocks: set[int], signature) -> None:
+        module = self.module
+        instruction = decoded.instruction
+        for spec, value in zip(instruction.fields, decoded.values):
+            kind = spec.kind
+            if kind == "reg":
+                self.register(value, spec.bank)
+            elif kind == "target":
+                self._target(value, blocks)
+            elif kind == "remap":
+                self._remap(value)
+            elif kind == "cases":
+                for target, remap in value:
+                    self._target(target, blocks)
+                    self._remap(remap)
+            elif kind == "list":
+                for raw in value:
+                    self.register(raw, None)
+            elif kind == "type":
+                if value >= len(module.type_names):
+                    raise self.fail(f"type {value} out of range ({len(module.type_names)} types)")
+            elif kind == "rodata":
+                if value >= len(module.rodata):
+                    raise self.fail(f"rodata segment {value} out of range "
+                                    f"({len(module.rodata)} segments)")
+            elif kind == "function":
+                self._function(value)
+            elif kind == "global":
+                self._global(instruction, value)
+        semantics = instruction.semantics
+        if semantics == "@call":
+            self._call(decoded)
+        elif semantics == "@return":
+            operands = decoded.values[0]
+            if len(operands) != len(signature.results):
+                raise self.fail(f"returns {len(operands)} value(s), the signature has "
+                                f"{len(signature.results)}")
+            for raw, kind in zip(operands, signature.results):
+                if (kind is ValueKind.REF) != bool(raw & REF_BIT):
+                    raise self.fail("return value bank does not match the signature")
+        elif semantics == "@switch" and instruction.fields[-1].bank != "ref":
+            for raw in decoded.field("values"):
+                self.register(raw, instruction.fields[-1].bank)
+
+    def _remap(self, pairs) -> None:
+        for source, target in pairs:
+            self.register(source, None)
+            self.register(target, None)
+            if bool(source & REF_BIT) != bool(target & REF_BIT):
+                raise self.fail("branch operand moves between a ref and a primitive register")
+
+    def _function(self, value: int) -> None:
+        module = self.module
+        if value & IMPORT_BIT:
+            if (value & ~IMPORT_BIT) >= len(module.imports):
+                raise self.fail(f"import {value & ~IMPORT_BIT} out of range "
+                                f"({len(module.imports)} imports)")
+        elif value >= len(module.functions):
+            raise self.fail(f"function {value} out of range ({len(module.functions)} functions)")
+
+    def _global(self, instruction, value: int) -> None:
+        module = self.module
+        bank = [f.bank for f in instruction.fields if f.kind == "reg"][0]
+        if bank == "ref":
+            if value >= module.global_ref_count:
+                raise self.fail(f"ref global {value} out of range "
+                                f"({module.global_ref_count} ref globals)")
+            return
+        width = _WIDTHS[bank]
+        if value % width or value + width > module.global_bytes_capacity:
+            raise self.fail(f"global byte offset {value} ({bank}) out of range or misaligned "
+                            f"({module.global_bytes_capacity} bytes of globals)")
+
+    def _call(self, decoded: DecodedInstruction) -> None:
+        module = self.module
+        callee = decoded.field("callee")
+        operands = decoded.field("operands")
+        results = decoded.field("results")
+        if callee & IMPORT_BIT:
+            convention = module.imports[callee & ~IMPORT_BIT].signature.calling_convention
+        else:
+            convention = module.signatures[callee].calling_convention
+        signature = parse_calling_convention(convention)
+        expected = 0
+        segments = decoded.field("segment_sizes") if decoded.instruction.mnemonic.startswith(
+            "call.variadic") else None
+        for index, slot in enumerate(signature.arguments):
+            if isinstance(slot, Span):
+                if segments is None or index >= len(segments):
+                    raise self.fail(f"variadic call to {convention!r} without a segment size "
+                                    f"for argument {index}")
+                expected += segments[index] * len(slot.kinds)
+            else:
+                expected += 1
+        if len(operands) != expected:
+            raise self.fail(f"call passes {len(operands)} value(s), callee convention "
+                            f"{convention!r} takes {expected}")
+        if len(results) != len(signature.results):
+            raise self.fail(f"call expects {len(results)} result(s), callee convention "
+                            f"{convention!r} returns {len(signature.results)}")
+
+
+def verify_module(module: ModuleDef, names: list[str]) -> list[list[DecodedInstruction]]:
+    """Verifies every function; returns their decoded instructions.
+
+    Also checks module-level tables: export ordinals and one signature per
+    function. Raises VMError(INVALID_ARGUMENT) on the first problem.
+    """
+    if len(module.signatures) < len(module.functions):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"module {module.name}: {len(module.functions)} functions but only "
+                      f"{len(module.signatures)} signatures")
+    for export in module.exports:
+        if not 0 <= export.internal_ordinal < len(module.functions):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"module {module.name}: export {export.local_name!r} refers to "
+                          f"function {export.internal_ordinal}, out of range")
+    for signature in module.signatures:
+        parse_calling_convention(signature.calling_convention)
+    for definition in module.imports:
+        parse_calling_convention(definition.signature.calling_convention)
+    return [_FunctionVerifier(module, ordinal, names[ordinal]).verify()
+            for ordinal in range(len(module.functions))]
