@@ -1,0 +1,48 @@
+"""The ``asyncvm`` command: subcommands named after IREE's tools.
+
+``run`` (iree-run-module), ``check`` (iree-check-module), ``dump``
+(iree-dump-module). Every failure prints ``error: STATUS: message`` and its
+VM backtrace to stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+
+from asyncvm.vm import VMError
+
+from . import _check, _dump, _run
+
+_COMMANDS = {
+    "run": (_run, "call a function and print its results"),
+    "check": (_check, "run a module's test functions"),
+    "dump": (_dump, "print a module's metadata and disassembly"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asyncvm", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name, (command, help_text) in _COMMANDS.items():
+        command.add_arguments(subparsers.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    arguments = _parser().parse_args(argv)
+    command = _COMMANDS[arguments.command][0]
+    try:
+        return anyio.run(command.run, arguments)
+    except VMError as error:
+        sys.stdout.flush()
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["main"]

@@ -1,0 +1,47 @@
+"""``asyncvm check``: run a module's test functions, like ``iree-check-module``.
+
+Every exported function taking no arguments is a test, run in a fresh
+context. A test passes if it returns; one whose name starts with ``fail_``
+passes if it fails. One line per test, then ``N passed, M failed``; the exit
+code is 1 if any test failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from asyncvm._program import load, load_module
+from asyncvm.vm import VMError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--module", action="append", required=True,
+                        help="a .vmfb file; repeat to register several (the last holds the tests)")
+    parser.add_argument("--device", default="local-sync", choices=["local-sync", "local-task"])
+
+
+async def run(arguments: argparse.Namespace) -> int:
+    dependencies = [load_module(path) for path in arguments.module[:-1]]
+    main = load_module(arguments.module[-1])
+    tests = [d for d in main.exports
+             if not d.name.startswith("__") and not d.signature.arguments]
+    passed = failed = 0
+    for descriptor in tests:
+        program = load(main, modules=dependencies)
+        expect_failure = descriptor.name.startswith("fail_")
+        try:
+            await program.invoke(descriptor.name)
+            error = None
+        except VMError as caught:
+            error = caught
+        if (error is None) != expect_failure:
+            passed += 1
+            note = f" (failed as expected: {error.status.name})" if error else ""
+            print(f"[       OK ] {descriptor.name}{note}")
+        else:
+            failed += 1
+            reason = str(error) if error else "expected a failure, but it returned"
+            print(f"[  FAILED  ] {descriptor.name}: {reason}")
+        await program.close()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -1,0 +1,39 @@
+"""``asyncvm run``: call one function, print results like ``iree-run-module``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from asyncvm._program import load
+from asyncvm.vm import Span
+
+from ._values_text import format_value, parse_input
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--module", action="append", required=True,
+                        help="a .vmfb file; repeat to register several (the last is the program)")
+    parser.add_argument("--function", required=True, help="the exported function to call")
+    parser.add_argument("--input", action="append", default=[],
+                        help="an argument, in IREE's syntax (for example 5, f32=2.5)")
+    parser.add_argument("--device", default="local-sync",
+                        choices=["local-sync", "local-task"], help="the HAL device")
+
+
+async def run(arguments: argparse.Namespace) -> int:
+    program = load(arguments.module[-1], modules=arguments.module[:-1])
+    function = program.lookup(arguments.function)
+    slots = function.signature.arguments
+    if len(arguments.input) != len(slots):
+        print(f"error: {function.full_name} takes {len(slots)} input(s) "
+              f"({function.calling_convention}), {len(arguments.input)} given", file=sys.stderr)
+        return 1
+    values = [parse_input(text, slot, index)
+              for index, (text, slot) in enumerate(zip(arguments.input, slots))]
+    print(f"EXEC @{function.name}")
+    results = await program.invoke(function, *values)
+    for index, (value, slot) in enumerate(zip(results, function.signature.results)):
+        kind = None if isinstance(slot, Span) else slot
+        print(f"result[{index}]: {format_value(value, kind)}")
+    return 0

@@ -1,0 +1,157 @@
+"""Text listings of bytecode modules, in the spirit of ``iree-dump-module``.
+
+:func:`disassemble_function` prints each instruction from its table row:
+the written registers, ``=``, the mnemonic, then the read fields by kind.
+:func:`dump_module` adds the module's metadata (types, imports with calling
+conventions, exports, dependencies, rodata and function tables). Pure text;
+never suspends.
+"""
+
+from __future__ import annotations
+
+from ._decoder import DecodedInstruction
+from ._instruction_set import IMPORT_BIT, REF_BIT, REF_MASK
+from ._module import BytecodeModule
+
+
+def _register(raw: int, bank: str | None = None) -> str:
+    if bank == "ref" or (bank is None and raw & REF_BIT):
+        return f"%r{raw & REF_MASK}"
+    return f"%i{raw & 0x7FFF}"
+
+
+def _pairs(pairs) -> str:
+    return "(" + ", ".join(f"{_register(s)}->{_register(t)}" for s, t in pairs) + ")"
+
+
+class _Formatter:
+    def __init__(self, module: BytecodeModule, function: int) -> None:
+        self.module = module
+        self.definition = module.definition
+        self.start = module.definition.functions[function].bytecode_offset
+        self.blocks: dict[int, int] = {}
+
+    def function_name(self, value: int) -> str:
+        if value & IMPORT_BIT:
+            return "@" + self.definition.imports[value & ~IMPORT_BIT].full_name
+        return "@" + self.module.function_names[value]
+
+    def field(self, spec, value) -> str:
+        kind = spec.kind
+        if kind == "reg":
+            return _register(value, spec.bank)
+        if kind == "const":
+            return repr(value)
+        if kind == "string":
+            return repr(value)
+        if kind == "target":
+            return f"^bb{self.blocks.get(value, value)}"
+        if kind == "remap":
+            return _pairs(value) if value else ""
+        if kind == "list":
+            return "(" + ", ".join(_register(raw) for raw in value) + ")"
+        if kind == "segments":
+            return "[" + ", ".join(str(v) for v in value) + "]"
+        if kind == "cases":
+            return "[" + ", ".join(f"{i}: ^bb{self.blocks.get(t, t)}{_pairs(r) if r else ''}"
+                                   for i, (t, r) in enumerate(value)) + "]"
+        if kind == "function":
+            return self.function_name(value)
+        if kind == "type":
+            names = self.definition.type_names
+            return names[value] if value < len(names) else f"type{value}"
+        if kind == "rodata":
+            return f"rodata[{value}]"
+        if kind == "global":
+            return f"global[{value}]"
+        return str(value)
+
+    def instruction(self, decoded: DecodedInstruction) -> str:
+        instruction = decoded.instruction
+        written = []
+        read = []
+        for spec, value in zip(instruction.fields, decoded.values):
+            if spec.name == "results" and spec.kind == "list":
+                written.extend(_register(raw) for raw in value)
+                continue
+            text = self.field(spec, value)
+            if spec.write:
+                written.append(text)
+            elif text:
+                read.append(text)
+        prefix = ", ".join(written) + " = " if written else ""
+        return f"{prefix}vm.{instruction.mnemonic} {' '.join(read)}".rstrip()
+
+
+def disassemble_function(module: BytecodeModule, function: int) -> list[str]:
+    """Lines of one function's listing, with ``pc`` offsets and source locations."""
+    formatter = _Formatter(module, function)
+    instructions = module.instructions[function]
+    for decoded in instructions:
+        if decoded.instruction.semantics is None:
+            formatter.blocks[decoded.pc - formatter.start] = len(formatter.blocks)
+    signature = module.definition.signatures[function].calling_convention
+    lines = [f"vm.func @{module.function_names[function]}  // {signature}"]
+    for decoded in instructions:
+        pc = decoded.pc - formatter.start
+        if decoded.instruction.semantics is None:
+            lines.append(f"^bb{formatter.blocks[pc]}:")
+            continue
+        text = f"  {pc:06}  {formatter.instruction(decoded)}"
+        location = module.source_location(function, pc)
+        if location:
+            text += f"  // {location}"
+        lines.append(text)
+    return lines
+
+
+def dump_module(module: BytecodeModule, *, disassemble: bool = True) -> str:
+    """The whole listing: metadata tables, then (optionally) every function."""
+    definition = module.definition
+    out = [f"// module @{definition.name} : version {definition.version}",
+           f"// bytecode version {definition.bytecode_version >> 16}."
+           f"{definition.bytecode_version & 0xFFFF}; FlatBuffer {definition.flatbuffer_size} bytes; "
+           f"bytecode {len(definition.bytecode)} bytes", ""]
+    if definition.attributes:
+        out.append("Attributes:")
+        out += [f"  {key} = {value}" for key, value in definition.attributes.items()]
+        out.append("")
+    out.append("Required types:")
+    out += [f"  [{i:3}] {name}" for i, name in enumerate(definition.type_names)]
+    out.append("")
+    if definition.dependencies:
+        out.append("Dependencies:")
+        out += [f"  {d.name} >= {d.minimum_version}{' (optional)' if d.optional else ''}"
+                for d in definition.dependencies]
+        out.append("")
+    if definition.imports:
+        out.append("Imported functions:")
+        out += [f"  [{i:3}] {d.full_name}  {d.signature.calling_convention}"
+                f"{' (optional)' if d.optional else ''}" for i, d in enumerate(definition.imports)]
+        out.append("")
+    out.append("Exported functions:")
+    for i, export in enumerate(definition.exports):
+        signature = definition.signatures[export.internal_ordinal]
+        out.append(f"  [{i:3}] {export.local_name}  {signature.calling_convention}"
+                   f"  (function {export.internal_ordinal})")
+        out += [f"        {key}: {value}" for key, value in signature.attributes.items()]
+    out.append("")
+    if definition.rodata:
+        out.append("Rodata:")
+        out += [f"  [{i:3}] {len(segment.data)} bytes{' (external)' if segment.external else ''}"
+                for i, segment in enumerate(definition.rodata)]
+        out.append("")
+    out.append(f"Globals: {definition.global_bytes_capacity} bytes, "
+               f"{definition.global_ref_count} refs")
+    out.append("")
+    out.append("Functions:")
+    out.append("    # |   offset |  length | blocks | i32 # | ref # | name")
+    for i, function in enumerate(definition.functions):
+        out.append(f"  {i:3} | {function.bytecode_offset:8} | {function.bytecode_length:7} | "
+                   f"{function.block_count:6} | {function.i32_register_count:5} | "
+                   f"{function.ref_register_count:5} | {module.function_names[i]}")
+    if disassemble:
+        for i in range(len(definition.functions)):
+            out.append("")
+            out += disassemble_function(module, i)
+    return "\n".join(out) + "\n"
