@@ -64,6 +64,7 @@ class Context:
         self._initialized = False
         self._initializing: anyio.Event | None = None
         self._initialize_error: BaseException | None = None
+        self._closed = False
         self.register_modules(modules)
 
     # -- registration ------------------------------------------------------------
@@ -158,43 +159,38 @@ class Context:
     async def initialize(self) -> None:
         """Runs module initializers once, in registration order. Suspends.
 
-        Concurrent callers wait for the one that runs them; a failure is kept
-        and re-raised to every later caller.
+        Concurrent callers wait for the one running them. A failure is kept and
+        raised again to every later caller; a cancelled initialization is
+        retried by the next caller.
         """
-        if self._initialized:
-            if self._initialize_error is not None:
-                raise self._initialize_error
-            return
-        if self._initializing is not None:
-            await self._initializing.wait()
-            if self._initialize_error is not None:
-                raise self._initialize_error
-            return
-        self._initializing = anyio.Event()
-        try:
-            for state in self._states:
-                await state.initialize(self)
-        except BaseException as error:
-            if isinstance(error, Exception):
-                self._initialize_error = error
-            else:
-                self._initializing.set()
-                self._initializing = None
-                raise
-            raise
-        finally:
+        while not self._initialized:
             if self._initializing is not None:
+                await self._initializing.wait()
+                continue
+            event = self._initializing = anyio.Event()
+            try:
+                for state in self._states:
+                    await state.initialize(self)
+            except Exception as error:
+                self._initialize_error = error
                 self._initialized = True
-                self._initializing.set()
+            else:
+                self._initialized = True
+            finally:
+                self._initializing = None
+                event.set()
+        if self._initialize_error is not None:
+            raise self._initialize_error
 
     async def close(self) -> None:
-        """Runs module deinitializers in reverse registration order."""
+        """Runs module deinitializers in reverse registration order. Suspends."""
+        if self._closed:
+            return
+        self._closed = True
         if not self._initialized or self._initialize_error is not None:
             return
         for state in reversed(self._states):
             await state.deinitialize(self)
-        self._initialized = False
-        self._initializing = None
 
     async def invoke(self, function: Function | str, *arguments: Any) -> tuple:
         """Invokes an export with Python arguments; returns its results as a tuple.
@@ -203,10 +199,10 @@ class Context:
         names the argument). Suspends at the invocation's suspension points.
         Raises VMError with a VM backtrace on failure.
         """
-        if not self._initialized:
+        if self._closed:
+            raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
+        if not self._initialized or self._initialize_error is not None:
             await self.initialize()
-        elif self._initialize_error is not None:
-            raise self._initialize_error
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)

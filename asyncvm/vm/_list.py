@@ -14,7 +14,7 @@ from ._status import StatusCode, VMError
 from ._values import ValueKind, round_f32, wrap_i32, wrap_i64
 
 _ZERO = {ValueKind.I32: 0, ValueKind.I64: 0, ValueKind.F32: 0.0, ValueKind.F64: 0.0}
-_MAX_CAPACITY = 1 << 28
+_MAX_CAPACITY = 1 << 24
 
 
 class VMList:

@@ -38,11 +38,19 @@ class BytecodeModule(Module):
         self.name = definition.name
         self.version = definition.version
         self.function_names = _function_names(definition)
-        self.instructions: list[list[DecodedInstruction]] = verify_module(
-            definition, self.function_names)
-        self.translated: TranslatedModule = translate_module(
-            definition, self.instructions, self.function_names)
-        self._bind = self._compile()
+        try:
+            self.instructions: list[list[DecodedInstruction]] = verify_module(
+                definition, self.function_names)
+            self.translated: TranslatedModule = translate_module(
+                definition, self.instructions, self.function_names)
+            self._bind = self._compile()
+        except VMError:
+            raise
+        except (ValueError, KeyError, IndexError, SyntaxError, RecursionError,
+                MemoryError, OverflowError) as error:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"module {self.name!r} cannot be prepared: "
+                          f"{type(error).__name__}: {error}") from error
         self._exports = [
             FunctionDescriptor(export.local_name,
                                definition.signatures[export.internal_ordinal].calling_convention,

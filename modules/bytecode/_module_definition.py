@@ -21,6 +21,8 @@ from flatbuffers.table import Table
 from asyncvm.vm import StatusCode, VMError
 
 SEGMENT_ALIGNMENT = 64
+MAX_GLOBAL_BYTES = 1 << 22
+MAX_GLOBAL_REFS = 1 << 20
 BYTECODE_VERSION_MAJOR = 17
 _ZIP_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
 _ZIP_SIGNATURE = 0x04034B50
@@ -324,9 +326,13 @@ def _parse(view: memoryview) -> ModuleDef:
     state = reader.table(root, 11, "module state")
     global_bytes = reader.scalar(state, 0, "i") if state is not None else 0
     global_refs = reader.scalar(state, 1, "i") if state is not None else 0
-    if not 0 <= global_bytes <= (1 << 28) or not 0 <= global_refs <= (1 << 20):
+    if global_bytes < 0 or global_refs < 0:
         raise VMError(StatusCode.INVALID_ARGUMENT,
                       f"malformed module: global storage {global_bytes} bytes / {global_refs} refs")
+    if global_bytes > MAX_GLOBAL_BYTES or global_refs > MAX_GLOBAL_REFS:
+        raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                      f"module asks for {global_bytes} bytes and {global_refs} refs of globals; "
+                      f"this runtime allows {MAX_GLOBAL_BYTES} and {MAX_GLOBAL_REFS}")
 
     start, count = reader.vector(root, 12, _FUNCTION_DESCRIPTOR.size, "function descriptors")
     functions = []

@@ -33,6 +33,7 @@ from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_conve
 
 from ._decoder import DecodedInstruction
 from ._instruction_set import IMPORT_BIT, REF_BIT, REF_MASK, Instruction
+from ._liveness import compute_live_out
 from ._module_definition import ModuleDef
 
 _CHUNK_THRESHOLD = 12
@@ -114,6 +115,8 @@ class _FunctionTranslator:
         self.block_index: dict[int, int] = {}
         self.pc = 0
         self.uses_quantum = False
+        self.live_out: list[set[str]] = []
+        self.fused_condition: str | None = None
 
     # -- structure ---------------------------------------------------------------
 
@@ -147,6 +150,7 @@ class _FunctionTranslator:
 
     def translate(self) -> None:
         self._split_blocks()
+        self.live_out = compute_live_out(self.blocks, self.block_index)
         signature = self.module.signatures[self.ordinal].calling_convention
         parameters = parameter_names(signature)
         out = self.out
@@ -197,9 +201,39 @@ class _FunctionTranslator:
         body = self.blocks[index][1]
         if not body:
             self.out.add(depth, "pass", self.ordinal, self.blocks[index][0])
+        fused = self._fusable_compare(index)
         for decoded in body:
             self.pc = decoded.pc - self.start
+            if decoded is fused:
+                # The compare's result only steers the branch: test it in place.
+                self.fused_condition = self._condition_expression(decoded)
+                continue
             self._emit(decoded, index, depth)
+        self.fused_condition = None
+
+    def _fusable_compare(self, index: int) -> DecodedInstruction | None:
+        """A compare right before a cond_br on its result, dead afterwards."""
+        body = self.blocks[index][1]
+        if len(body) < 2 or body[-1].instruction.semantics != "@cond_br":
+            return None
+        compare = body[-2]
+        semantics = compare.instruction.semantics or ""
+        if semantics[:5] not in ("1 if ", "0 if ") or not semantics.endswith((" else 0", " else 1")):
+            return None
+        result = compare.instruction.result
+        name = register_name(compare.values[compare.instruction.fields.index(result)], "i32")
+        if register_name(body[-1].values[0], "i32") != name or name in self.live_out[index]:
+            return None
+        return compare
+
+    def _condition_expression(self, decoded: DecodedInstruction) -> str:
+        instruction = decoded.instruction
+        operands = {spec.name: register_name(value, spec.bank)
+                    for spec, value in zip(instruction.fields, decoded.values)
+                    if spec.kind == "reg"}
+        expression = instruction.semantics.format(**operands)
+        test = expression[5:expression.rindex(" else ")]
+        return test if expression.startswith("1 if ") else f"not ({test})"
 
     def line(self, depth: int, text: str) -> None:
         self.out.add(depth, text, self.ordinal, self.pc)
@@ -264,10 +298,20 @@ class _FunctionTranslator:
 
     def _rule_cond_br(self, decoded, block, depth):
         condition, true_target, true_remap, false_target, false_remap = decoded.values
-        self.line(depth, f"if {register_name(condition, 'i32')}:")
-        self._branch(true_target, true_remap, block, depth + 1)
-        self.line(depth, "else:")
-        self._branch(false_target, false_remap, block, depth + 1)
+        test = self.fused_condition or register_name(condition, "i32")
+        following = block + 1
+        if not true_remap and self.block_index[true_target] == following:
+            # Only the false edge needs code: the true edge falls through.
+            self.line(depth, f"if not ({test}):" if self.fused_condition else f"if not {test}:")
+            self._branch(false_target, false_remap, block, depth + 1)
+        elif not false_remap and self.block_index[false_target] == following:
+            self.line(depth, f"if {test}:")
+            self._branch(true_target, true_remap, block, depth + 1)
+        else:
+            self.line(depth, f"if {test}:")
+            self._branch(true_target, true_remap, block, depth + 1)
+            self.line(depth, "else:")
+            self._branch(false_target, false_remap, block, depth + 1)
 
     def _rule_br_table(self, decoded, block, depth):
         index, default_target, default_remap, cases = decoded.values

@@ -1,0 +1,82 @@
+"""Unit tests of the core value types: buffers, lists, calling conventions."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncvm.vm import (Span, StatusCode, TypeInfo, ValueKind, VMBuffer, VMError, VMList,
+                        parse_calling_convention)
+
+
+def test_calling_convention_with_spans():
+    convention = parse_calling_convention("0rCiID_f")
+    assert convention.arguments == (ValueKind.REF, Span((ValueKind.I32, ValueKind.I64)))
+    assert convention.results == (ValueKind.F32,)
+    assert str(convention) == "0rCiID_f"
+    assert parse_calling_convention("0v_v").arguments == ()
+
+
+@pytest.mark.parametrize("text", ["", "1i_i", "0x_i", "0Ci_v", "0iCxD_v"])
+def test_bad_calling_conventions(text):
+    with pytest.raises(VMError) as caught:
+        parse_calling_convention(text)
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
+def test_buffer_element_access_and_bounds():
+    buffer = VMBuffer(16)
+    buffer.store(4, 1, -2)
+    assert buffer.load(4, 1) == 0xFFFFFFFE
+    assert buffer.load(4, 1, signed=True) == -2
+    assert buffer.load(1, 4) == 0xFE
+    buffer.store_float(8, 1, 2.5)
+    assert buffer.load_float(8, 1) == 2.5
+    for offset in (-1, 4, 2**62, -(2**63)):
+        with pytest.raises(VMError) as caught:
+            buffer.load(4, offset)
+        assert caught.value.status == StatusCode.OUT_OF_RANGE
+    with pytest.raises(VMError) as caught:
+        buffer.copy_to(8, buffer, 12, 8)
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+    with pytest.raises(VMError) as caught:
+        buffer.fill(4, 2**61, 2, b"\0\0\0\0")
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+
+
+def test_readonly_buffer_rejects_writes():
+    buffer = VMBuffer.wrap(b"\x01\x02\x03\x04")
+    assert buffer.readonly and buffer.load(2, 1) == 0x0403
+    with pytest.raises(VMError) as caught:
+        buffer.store(1, 0, 7)
+    assert caught.value.status == StatusCode.PERMISSION_DENIED
+
+
+def test_typed_list_converts_and_checks():
+    values = VMList(TypeInfo("i32", ValueKind.I32))
+    values.resize(3)
+    values.set_value(1, 2**31, ValueKind.I64)
+    assert values.get_value(1, ValueKind.I32) == -(2**31)
+    assert list(values) == [0, -(2**31), 0]
+    with pytest.raises(VMError) as caught:
+        values.get_value(3, ValueKind.I32)
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+    with pytest.raises(VMError) as caught:
+        values.get_value(-1, ValueKind.I32)
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+    with pytest.raises(VMError) as caught:
+        values.set_ref(0, VMBuffer(1))
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
+def test_variant_list_holds_refs_and_values():
+    items = VMList()
+    items.resize(2)
+    buffer = VMBuffer(4)
+    items.set_ref(0, buffer)
+    items.set_value(1, 1.5, ValueKind.F32)
+    assert items.get_ref(0) is buffer
+    assert items.get_value(1, ValueKind.F32) == 1.5
+    with pytest.raises(VMError):
+        items.get_ref(0, TypeInfo("!vm.list<?>", ValueKind.REF, VMList))
+    with pytest.raises(VMError):
+        items.resize(-1)
