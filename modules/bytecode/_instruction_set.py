@@ -466,7 +466,7 @@ def _float_ops(width: int) -> list[Instruction]:
         ("log1p.T", unary(t), r("_unary('log1p', {operand})")),
         ("log2.T", unary(t), r("_unary('log2', {operand})")),
         ("pow.T", binary(t), r("_pow({left}, {right})")),
-        ("rsqrt.T", unary(t), r("_rsqrt({operand})")),
+        ("rsqrt.T", unary(t), "_rsqrt32({operand})" if width == 32 else "_rsqrt({operand})"),
         ("sqrt.T", unary(t), r("_unary('sqrt', {operand})")),
         ("tanh.T", unary(t), r("_math.tanh({operand})")),
         ("erf.T", unary(t), r("_math.erf({operand})")),

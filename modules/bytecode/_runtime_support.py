@@ -27,6 +27,9 @@ _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _INT64_MIN = -(1 << 63)
 _r32 = round_f32
+# x86-64 answers an invalid operation (0/0, sqrt(-1), log(-1)) with the
+# "default NaN": quiet, sign bit set. Python's libm paths give a positive NaN.
+_DEFAULT_NAN = -math.nan
 
 
 # -- integer division ----------------------------------------------------------
@@ -97,8 +100,10 @@ def _fdiv(left: float, right: float) -> float:
     try:
         return left / right
     except ZeroDivisionError:
-        if left != left or left == 0.0:
-            return math.nan
+        if left != left:
+            return left
+        if left == 0.0:
+            return _DEFAULT_NAN
         return math.copysign(math.inf, left) * math.copysign(1.0, right)
 
 
@@ -107,7 +112,7 @@ def _frem(left: float, right: float) -> float:
     try:
         return math.remainder(left, right)
     except ValueError:
-        return math.nan
+        return _DEFAULT_NAN
 
 
 def _fma32(first: float, second: float, third: float) -> float:
@@ -170,7 +175,8 @@ def _fmax(left: float, right: float) -> float:
 def _numpy_unary(name: str, value: float) -> float:
     with warnings.catch_warnings(), numpy.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        return float(getattr(numpy, name)(numpy.float64(value)))
+        result = float(getattr(numpy, name)(numpy.float64(value)))
+    return _DEFAULT_NAN if result != result and value == value else result
 
 
 _MATH = {"cos": math.cos, "sin": math.sin, "exp": math.exp, "exp2": lambda x: 2.0 ** x,
@@ -192,12 +198,18 @@ def _pow(base: float, exponent: float) -> float:
     except (ValueError, OverflowError, ZeroDivisionError):
         with warnings.catch_warnings(), numpy.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            return float(numpy.power(numpy.float64(base), numpy.float64(exponent)))
+            result = float(numpy.power(numpy.float64(base), numpy.float64(exponent)))
+        invalid = result != result and base == base and exponent == exponent
+        return _DEFAULT_NAN if invalid else result
 
 
 def _rsqrt(value: float) -> float:
-    root = _unary("sqrt", value)
-    return _fdiv(1.0, root)
+    return _fdiv(1.0, _unary("sqrt", value))
+
+
+def _rsqrt32(value: float) -> float:
+    """``1.0f / sqrtf(x)``: the root is rounded to f32 before dividing."""
+    return round_f32(_fdiv(1.0, round_f32(_unary("sqrt", value))))
 
 
 # Float-to-integer casts. IREE rounds with lround/llround (halves away from
