@@ -8,7 +8,7 @@ from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
 from ._instance import Instance
-from ._invocation import DEFAULT_MAX_DEPTH, register_frame_describer, run_frames
+from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable, register_frame_describer, run_frames
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
@@ -19,7 +19,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
 
 __all__ = [
     "ANY_REF", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "Dependency",
-    "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance",
+    "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "TypeInfo", "VMBuffer", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",

@@ -24,7 +24,7 @@ import anyio
 
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._instance import Instance
-from ._invocation import DEFAULT_MAX_DEPTH, run_frames
+from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable
 from ._module import Module, ModuleState, ResolvedImport
 from ._status import StatusCode, VMError
 from ._values import ValueKind, coerce_argument
@@ -206,9 +206,7 @@ class Context:
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
-        results = function.callable(*values)
-        if results.__class__ is not tuple:
-            results = await run_frames(results, max_depth=self.max_depth)
+        results = await invoke_callable(function.callable, values, max_depth=self.max_depth)
         return unmarshal_results(function, results)
 
 

@@ -141,6 +141,25 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
         raise
 
 
+async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
+                          max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+    """Calls a function of the VM function protocol and runs it to completion.
+
+    Failures while it runs synchronously are converted like any other: a
+    VMError with the backtrace of where it failed.
+    """
+    try:
+        result = function(*arguments)
+    except Exception as error:
+        converted = as_vm_error(error, [])
+        if converted is error:
+            raise
+        raise converted from error
+    if result.__class__ is tuple:
+        return result
+    return await run_frames(result, max_depth=max_depth)
+
+
 def _close_all(stack: list) -> None:
     while stack:
         frame_object = stack.pop()

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from asyncvm.vm import (Dependency, FrameLocation, FunctionDescriptor, ImportDescriptor, Module,
                         ModuleState, ResolvedImport, StatusCode, VMBuffer, VMError,
-                        register_frame_describer, resolve_type_name, run_frames)
+                        invoke_callable, register_frame_describer, resolve_type_name)
 
 from ._decoder import DecodedInstruction
 from ._module_definition import ModuleDef, parse_module_definition
@@ -208,9 +208,9 @@ class BytecodeModuleState(ModuleState):
     async def initialize(self, context: Any) -> None:
         ordinal = self.module.export_ordinal("__init")
         if ordinal is not None:
-            await run_frames(self.functions[ordinal](), max_depth=context.max_depth)
+            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth)
 
     async def deinitialize(self, context: Any) -> None:
         ordinal = self.module.export_ordinal("__deinit")
         if ordinal is not None:
-            await run_frames(self.functions[ordinal](), max_depth=context.max_depth)
+            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth)

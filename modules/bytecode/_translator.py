@@ -167,7 +167,9 @@ class _FunctionTranslator:
             out.add(2, "_q = _QUANTUM", self.ordinal, 0)
         if len(self.blocks) == 1 and not self.uses_quantum:
             self._emit_block(0, 2)
-            out.add(2, "return ()", self.ordinal, self.blocks[0][0])
+            body = self.blocks[0][1]
+            if not body or body[-1].instruction.semantics != "@return":
+                out.add(2, "raise _fell_off()", self.ordinal, self.blocks[0][0])
             return
         out.add(2, "_b = 0", self.ordinal, 0)
         out.add(2, "while True:", self.ordinal, 0)
@@ -532,7 +534,7 @@ def translate_module(module: ModuleDef, functions: list[list[DecodedInstruction]
         translator.translate()
     lines.add(1, "return [" + ", ".join(f"f{i}" for i in range(len(functions))) + "]")
 
-    text = [_PRELUDE.rstrip("\n")]
+    text = _PRELUDE.rstrip("\n").splitlines()
     line_map: dict[int, tuple[int, int]] = {}
     for depth, content, function, pc in lines.lines:
         text.append(_INDENT * depth + content)
