@@ -295,7 +295,7 @@ def _core() -> list[Instruction]:
                      _write("result", "ref", True)), "@list_alloc"),
         Instruction("core", 0x13, "list.reserve",
                     (_read("list", "ref"), _read("capacity", "i32")),
-                    "_list({list}).reserve({capacity})"),
+                    "_list({list}).reserve({capacity} & 0xFFFFFFFF)"),
         Instruction("core", 0x14, "list.size", (_read("list", "ref"), _write("result", "i32")),
                     "_list({list}).size()"),
         Instruction("core", 0x15, "list.resize", (_read("list", "ref"), _read("size", "i32")),

@@ -272,12 +272,13 @@ def _buffer(value: object) -> VMBuffer:
     raise VMError(StatusCode.INVALID_ARGUMENT, f"expected a buffer, got {type(value).__name__}")
 
 
+_VARIANT_ELEMENT_NAMES = ("?", "!vm.opaque", "!vm.ref<?>")
+
+
 def _new_list(element_type: TypeInfo, capacity: int) -> VMList:
-    if capacity < 0:
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"list capacity {capacity} is negative")
-    element = None if element_type.kind is ValueKind.REF and element_type.name in ("?", "!vm.ref<?>") \
-        else element_type
-    return VMList(element, capacity)
+    """``list.alloc``: the capacity is unsigned, so a negative one is huge."""
+    variant = element_type.kind is ValueKind.REF and element_type.name in _VARIANT_ELEMENT_NAMES
+    return VMList(None if variant else element_type, capacity & 0xFFFFFFFF)
 
 
 def _buffer_alloc(length: int, alignment: int) -> VMBuffer:
