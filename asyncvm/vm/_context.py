@@ -3,7 +3,8 @@
 Modules are registered in order. Each import ``module.function`` resolves
 against the exports of the modules registered *before* it, newest first;
 the calling conventions must match. A missing required import is NOT_FOUND
-naming the import; a dependency older than required is INCOMPATIBLE; an
+naming the import, and so is a dependency older than required (as in IREE);
+a calling convention that differs from the export's is INCOMPATIBLE; an
 optional import may stay unresolved (``vm.import.resolved`` then gives 0).
 
 Registration is synchronous. Module initializers (bytecode ``__init``) run
@@ -114,7 +115,7 @@ class Context:
                               f"module {module.name!r} depends on module {dependency.name!r} "
                               f"(version >= {dependency.minimum_version}), which is not registered")
             if found[0].version < dependency.minimum_version:
-                raise VMError(StatusCode.INCOMPATIBLE,
+                raise VMError(StatusCode.NOT_FOUND,
                               f"module {module.name!r} needs {dependency.name!r} version >= "
                               f"{dependency.minimum_version}, found version {found[0].version}")
 

@@ -75,13 +75,15 @@ class VMList:
                 return _ZERO[kind]
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"list element {index} is a ref, not {kind.name.lower()}")
-        if kind is ValueKind.I32:
-            return wrap_i32(int(value)) if isinstance(value, int) else wrap_i32(int(value))
-        if kind is ValueKind.I64:
-            return wrap_i64(int(value))
-        if kind is ValueKind.F32:
-            return round_f32(float(value))
-        return float(value)
+        # As IREE: integers convert among themselves (truncating or extending),
+        # floats among themselves; between integers and floats the answer is 0.
+        if kind is ValueKind.I32 or kind is ValueKind.I64:
+            if value.__class__ is float:
+                return 0
+            return wrap_i32(value) if kind is ValueKind.I32 else wrap_i64(value)
+        if value.__class__ is not float:
+            return 0.0
+        return round_f32(value) if kind is ValueKind.F32 else value
 
     def set_value(self, index: int, value: object, kind: ValueKind) -> None:
         """Writes a primitive of ``kind`` at ``index`` (converting to the element kind)."""
@@ -90,16 +92,13 @@ class VMList:
         element = self.element_kind
         if element is not None and element is not kind:
             if element is ValueKind.REF:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"cannot store {kind.name.lower()} in a list of refs")
-            if element is ValueKind.I32:
-                value = wrap_i32(int(value))
-            elif element is ValueKind.I64:
-                value = wrap_i64(int(value))
-            elif element is ValueKind.F32:
-                value = round_f32(float(value))
+                raise VMError(StatusCode.FAILED_PRECONDITION, "list cannot store values")
+            if element.is_integer:
+                value = 0 if kind.is_float else (
+                    wrap_i32(value) if element is ValueKind.I32 else wrap_i64(value))
             else:
-                value = float(value)
+                value = 0.0 if kind.is_integer else (
+                    round_f32(value) if element is ValueKind.F32 else float(value))
         self._items[index] = value
 
     def get_ref(self, index: int, type_info: TypeInfo | None = None) -> object:
@@ -121,8 +120,8 @@ class VMList:
         element = self.element_type
         if element is not None:
             if element.kind is not ValueKind.REF:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"cannot store a ref in a list of {element.name}")
+                raise VMError(StatusCode.FAILED_PRECONDITION,
+                              f"list of {element.name} cannot store refs")
             if not element.accepts(value):
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"cannot store {type(value).__name__} in a list of {element.name}")

@@ -473,7 +473,8 @@ def _float_ops(width: int) -> list[Instruction]:
         ("cmp.eq.T.o", binary(t, "i32"), "1 if {left} == {right} else 0"),
         ("cmp.eq.T.u", binary(t, "i32"),
          "1 if ({left} == {right} or {left} != {left} or {right} != {right}) else 0"),
-        ("cmp.ne.T.o", binary(t, "i32"), "1 if ({left} < {right} or {left} > {right}) else 0"),
+        # IREE implements ne.o as C's !=, which is true when either is NaN.
+        ("cmp.ne.T.o", binary(t, "i32"), "1 if {left} != {right} else 0"),
         ("cmp.ne.T.u", binary(t, "i32"), "1 if {left} != {right} else 0"),
         ("cmp.lt.T.o", binary(t, "i32"), "1 if {left} < {right} else 0"),
         ("cmp.lt.T.u", binary(t, "i32"), "0 if {left} >= {right} else 1"),

@@ -156,10 +156,16 @@ def _round(value: float) -> float:
 
 
 def _round_even(value: float) -> float:
-    """Round to nearest, halves to even; keeps the sign of zero."""
+    """IREE's portable round-half-to-even: ``round`` then fix odd halves.
+
+    Reproduced step by step, so that like IREE ``round_even(-0.5)`` is +0.0.
+    """
+    rounded = _round(value)
     if value != value or value in (math.inf, -math.inf):
-        return value
-    return math.copysign(float(round(value)), value)
+        return rounded
+    if abs(value - rounded) == 0.5 and math.fmod(rounded, 2.0) != 0.0:
+        rounded = rounded - 1.0 if rounded > 0.0 else rounded + 1.0
+    return rounded
 
 
 def _fmin(left: float, right: float) -> float:
@@ -282,8 +288,13 @@ def _new_list(element_type: TypeInfo, capacity: int) -> VMList:
 
 
 def _buffer_alloc(length: int, alignment: int) -> VMBuffer:
+    """``buffer.alloc``: zeroed bytes; the length is unsigned (negative is huge)."""
+    if alignment & (alignment - 1):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"alignments must be powers of two (got {alignment})")
     if length < 0:
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"buffer length {length} is negative")
+        raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                      f"buffer length {length & 0xFFFFFFFFFFFFFFFF} cannot be allocated")
     return VMBuffer(length)
 
 
