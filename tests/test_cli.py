@@ -32,9 +32,9 @@ def program(compile_mlir) -> pathlib.Path:
 
 @pytest.mark.parametrize("function, inputs", [
     ("mix", ["10", "2.0"]),
-    ("mix", ["0", "f32=-1.5"]),
+    ("mix", ["0", "-1.5"]),
     ("listy", ["25"]),
-    ("tick", ["i32=-3"]),
+    ("tick", ["-3"]),
 ])
 def test_run_output_matches_iree_run_module(capsys, program, function, inputs):
     tool = iree_tool("iree-run-module")
@@ -45,6 +45,14 @@ def test_run_output_matches_iree_run_module(capsys, program, function, inputs):
     assert code == 0, err
     expected = subprocess.run([tool, *flags], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == expected.splitlines()
+
+
+def test_run_accepts_typed_scalars(capsys, program):
+    code, out, err = run_cli(capsys, "run", f"--module={program}", "--function=mix",
+                             "--input=i32=3", "--input=f32=-1.5")
+    assert code == 0, err
+    assert out.splitlines() == ["EXEC @mix", "result[0]: i32=9", "result[1]: f32=-6.75",
+                                "result[2]: i64=81"]
 
 
 def test_run_reports_unknown_function(capsys, program):

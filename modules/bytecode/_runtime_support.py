@@ -353,7 +353,8 @@ def _buffer_hash(buffer: VMBuffer, offset: int, length: int) -> int:
 
 
 def _fail(status: int, message: str) -> VMError:
-    return VMError(StatusCode.from_value(status), message or "vm.fail")
+    """``vm.fail``: like IREE, only the low 5 bits of the code are kept."""
+    return VMError(StatusCode.from_value(status & 0x1F), message or "vm.fail")
 
 
 def _unresolved_import(name: str):

@@ -1,0 +1,307 @@
+"""Reference side of the differential tests: run .vmfb files in IREE's own
+runtime (the ``iree.runtime`` Python bindings, ``local-sync`` HAL driver) and
+convert results into plain Python values that compare directly with what
+``asyncvm`` returns.
+
+Value conventions (shared with asyncvm's ``Program.invoke``):
+
+* Python ``int`` arguments are passed as i64 variants and narrowed by IREE's
+  calling-convention marshalling to the i32/i64 the function expects
+  (truncating, like ``(int32_t)x``); Python ``float`` arguments are passed as
+  f64 variants and rounded to f32 where the function takes f32.  Always pass
+  floats (``2.0``, not ``2``) for float parameters: IREE does not convert an
+  integer variant into a float parameter.
+* i32/i64 results become signed ``int``; f32/f64 results become ``float``
+  (exact: an f32 widened to a Python float keeps every bit); a ``!vm.list``
+  result becomes a Python ``list`` (recursively); any other ref becomes
+  :class:`OpaqueRef`.
+
+Comparison helpers (:func:`normalize`, :func:`values_equal`,
+:func:`assert_values_equal`) are exact: floats are compared bit-for-bit
+(``struct.pack('<d')`` of the widened value, so 0.0 != -0.0), NaN equals NaN
+(any payload) and ints never equal floats.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "IreeError",
+    "IreeProgram",
+    "OpaqueRef",
+    "STATUS_NAMES",
+    "assert_values_equal",
+    "f32",
+    "f32_bits",
+    "iree_invoke",
+    "iree_invoke_sequence",
+    "normalize",
+    "values_equal",
+]
+
+# iree_status_code_t values (runtime/src/iree/base/status.h).
+STATUS_NAMES = {
+    0: "OK",
+    1: "CANCELLED",
+    2: "UNKNOWN",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    10: "ABORTED",
+    11: "OUT_OF_RANGE",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    15: "DATA_LOSS",
+    16: "UNAUTHENTICATED",
+    17: "DEFERRED",
+    18: "INCOMPATIBLE",
+}
+_STATUS_BY_NAME = {name: code for code, name in STATUS_NAMES.items()}
+# IREE formats statuses as "<file>:<line>: <CODE_NAME>; <message>" (the name
+# is empty for codes without one, e.g. vm.fail with status 31).
+_STATUS_RE = re.compile(r":\d+: ([A-Z_]*); ")
+
+
+# --------------------------------------------------------------------------
+# Float helpers
+# --------------------------------------------------------------------------
+
+
+def f32(x: float) -> float:
+    """Rounds a Python float to the nearest f32 (inf on overflow)."""
+    x = float(x)
+    if math.isnan(x) or math.isinf(x):
+        return x
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def f32_bits(x: float) -> int:
+    """The IEEE-754 single-precision bit pattern of ``x`` (rounded to f32)."""
+    return struct.unpack("<I", struct.pack("<f", f32(x)))[0]
+
+
+def f32_from_bits(bits: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
+
+
+# --------------------------------------------------------------------------
+# Normalization and exact comparison
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpaqueRef:
+    """Placeholder for a ref result that is not a list (buffers etc.)."""
+
+    type_name: str
+
+
+def normalize(value: Any) -> Any:
+    """Converts results from either runtime into comparable plain values.
+
+    Tuples/lists and anything list-like (``asyncvm.vm.VMList``: ``len()`` plus
+    iteration) become Python lists, recursively.  ints, floats and None pass
+    through.  Anything else is returned unchanged.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, (int, float, str, bytes, OpaqueRef)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    if hasattr(value, "__len__") and hasattr(value, "__iter__"):
+        return [normalize(v) for v in value]
+    return value
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Exact structural equality (floats bit-for-bit, NaN == NaN)."""
+    a = normalize(a)
+    b = normalize(b)
+    if isinstance(a, list) or isinstance(b, list):
+        return (
+            isinstance(a, list)
+            and isinstance(b, list)
+            and len(a) == len(b)
+            and all(values_equal(x, y) for x, y in zip(a, b))
+        )
+    if isinstance(a, float) or isinstance(b, float):
+        if not (isinstance(a, float) and isinstance(b, float)):
+            return False
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if isinstance(a, int) or isinstance(b, int):
+        return type(a) is int and type(b) is int and a == b
+    return a == b
+
+
+def _describe(value: Any) -> str:
+    value = normalize(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        try:
+            return f"{value!r} (f32 bits 0x{f32_bits(value):08x})" if f32(value) == value else repr(value)
+        except (OverflowError, ValueError):
+            return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    return repr(value)
+
+
+def assert_values_equal(actual: Any, expected: Any, context: str = "") -> None:
+    if not values_equal(actual, expected):
+        prefix = f"{context}: " if context else ""
+        raise AssertionError(
+            f"{prefix}results differ\n  actual:   {_describe(actual)}\n  expected: {_describe(expected)}"
+        )
+
+
+# --------------------------------------------------------------------------
+# Running programs in IREE's runtime
+# --------------------------------------------------------------------------
+
+
+class IreeError(Exception):
+    """A failed invocation in IREE's runtime, with the status it reported."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        match = _STATUS_RE.search(message)
+        name = match.group(1) if match else ""
+        #: The status code name ("" if IREE printed none) and its number
+        #: (None when the name is unknown).
+        self.status_name = name
+        self.status = _STATUS_BY_NAME.get(name)
+
+
+_RT = None
+_INSTANCE = None
+_HAL_MODULES = None
+
+
+def _runtime():
+    global _RT, _INSTANCE
+    if _RT is None:
+        import iree.runtime as rt
+
+        _RT = rt
+        _INSTANCE = rt.VmInstance()
+    return _RT
+
+
+def _hal_modules():
+    """HAL module(s) for the local-sync driver, created once and shared."""
+    global _HAL_MODULES
+    if _HAL_MODULES is None:
+        rt = _runtime()
+        config = rt.Config("local-sync")
+        _HAL_MODULES = tuple(config.default_vm_modules)
+    return _HAL_MODULES
+
+
+def _module_imports_hal(vmfb: bytes) -> bool:
+    # Cheap heuristic: HAL imports are named "hal.<fn>" in the flatbuffer.
+    return b"hal.device" in vmfb or b"hal.buffer" in vmfb or b"hal.fence" in vmfb
+
+
+def _to_python(rt, variants, index: int) -> Any:
+    value = variants.get_variant(index)
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    # A ref: lists are converted recursively, anything else is opaque.
+    try:
+        sub = variants.get_as_list(index)
+    except Exception:
+        text = repr(value)
+        match = re.search(r"VmRef\s+(\S+)", text)
+        return OpaqueRef(match.group(1) if match else text)
+    return [_to_python(rt, sub, i) for i in range(sub.size)]
+
+
+class IreeProgram:
+    """One module loaded into a fresh IREE VM context (state persists across
+    :meth:`invoke` calls, so globals can be checked over a call sequence)."""
+
+    def __init__(self, vmfb: "str | os.PathLike[str] | bytes"):
+        rt = _runtime()
+        if isinstance(vmfb, (bytes, bytearray)):
+            data = bytes(vmfb)
+        else:
+            with open(vmfb, "rb") as f:
+                data = f.read()
+        # copy_buffer keeps the flatbuffer alive for the module's lifetime.
+        self.module = rt.VmModule.copy_buffer(_INSTANCE, data)
+        modules = list(_hal_modules()) if _module_imports_hal(data) else []
+        modules.append(self.module)
+        self.context = rt.VmContext(_INSTANCE, modules=modules)
+        self.name = self.module.name
+
+    @property
+    def export_names(self) -> list:
+        return list(self.module.function_names)
+
+    def invoke(self, function: str, *args: Any) -> tuple:
+        rt = _RT
+        fn = self.module.lookup_function(function)
+        if fn is None:
+            raise KeyError(f"{self.name} has no export {function!r}")
+        arg_list = rt.VmVariantList(len(args))
+        for arg in args:
+            if isinstance(arg, bool) or not isinstance(arg, (int, float)):
+                raise TypeError(f"unsupported argument {arg!r} (only int and float scalars)")
+            if isinstance(arg, float):
+                arg_list.push_float(arg)
+            else:
+                if not -(1 << 63) <= arg < (1 << 64):
+                    raise OverflowError(f"{arg} does not fit in 64 bits")
+                if arg >= (1 << 63):
+                    arg -= 1 << 64
+                arg_list.push_int(arg)
+        results = rt.VmVariantList(8)
+        try:
+            self.context.invoke(fn, arg_list, results)
+        except Exception as e:  # IREE maps statuses onto assorted Python types
+            raise IreeError(str(e)) from e
+        return tuple(_to_python(rt, results, i) for i in range(results.size))
+
+
+def iree_invoke(vmfb_path: "str | os.PathLike[str] | bytes", function: str, args: Sequence[Any] = ()) -> tuple:
+    """Runs ``function(*args)`` once, in a fresh context, in IREE's runtime.
+
+    Returns the results as a tuple of plain Python values; raises
+    :class:`IreeError` (with ``.status``/``.status_name``) if IREE fails.
+    """
+    return IreeProgram(vmfb_path).invoke(function, *args)
+
+
+def iree_invoke_sequence(
+    vmfb_path: "str | os.PathLike[str] | bytes", calls: Iterable[tuple]
+) -> list:
+    """Runs several ``(function, args)`` calls in order in one context and
+    returns one result tuple per call (an :class:`IreeError` instance in place
+    of the tuple for a call that failed)."""
+    program = IreeProgram(vmfb_path)
+    out = []
+    for function, args in calls:
+        try:
+            out.append(program.invoke(function, *args))
+        except IreeError as e:
+            out.append(e)
+    return out

@@ -1,0 +1,315 @@
+"""Shared fixtures for asyncvm's test-suite.
+
+* ``anyio_backend``: every ``@pytest.mark.anyio`` test runs under asyncio and
+  under trio.
+* ``compile_mlir``: compiles a program from ``tests/programs`` with the
+  ``iree-compile`` that ships with the installed ``iree.compiler`` package,
+  caching the ``.vmfb`` on disk keyed by source text, flags and compiler
+  version (re-runs do not recompile).
+* ``iree_reference`` / ``differential`` / ``differential_sequence``: run a
+  compiled program in IREE's own runtime and in asyncvm and require identical
+  results (see ``_iree_reference.py`` for the value conventions).
+
+Tests that need the compiler are skipped when ``iree.compiler`` is not
+installed; comparisons are skipped when ``iree.runtime`` is not installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+PROGRAMS_DIR = TESTS_DIR / "programs"
+if str(TESTS_DIR) not in sys.path:  # for `import _iree_reference` in any import mode
+    sys.path.insert(0, str(TESTS_DIR))
+
+import _iree_reference as ref  # noqa: E402  (after the sys.path tweak)
+
+# Flags for host programs (func.func/arith/scf/util input): the standard
+# pipeline with a CPU-free local device so no native code generation is needed.
+HOST_FLAGS = (
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=vmvx",
+)
+# Flags for VM-dialect programs (a `vm.module` compiled directly to bytecode).
+VM_FLAGS = ("--compile-mode=vm",)
+MODE_FLAGS = {"host": HOST_FLAGS, "vm": VM_FLAGS}
+
+# iree-compile 3.13 can hang forever on some inputs (recursion in public
+# functions, see tests/programs/control.mlir); never wait on it indefinitely.
+COMPILE_TIMEOUT_SECONDS = 180
+
+
+# --------------------------------------------------------------------------
+# Async backends
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+
+# --------------------------------------------------------------------------
+# Compilation
+# --------------------------------------------------------------------------
+
+
+class CompileError(RuntimeError):
+    pass
+
+
+def _find_iree_compile() -> str:
+    """The iree-compile executable belonging to the installed iree.compiler."""
+    pytest.importorskip("iree.compiler", reason="iree.compiler (iree-base-compiler) is not installed")
+    try:
+        from iree.compiler.tools.binaries import find_tool
+
+        return find_tool("iree-compile")
+    except Exception:
+        pass
+    for candidate in (Path(sys.executable).with_name("iree-compile"), shutil.which("iree-compile")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.skip("iree-compile not found (iree.compiler is installed but has no tool)")
+
+
+def _compiler_version(exe: str) -> str:
+    try:
+        from iree.compiler import version as v
+
+        return f"{v.VERSION} {sorted(getattr(v, 'REVISIONS', {}).items())}"
+    except Exception:
+        proc = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+        return proc.stdout.strip()
+
+
+def _resolve_source(source: "str | os.PathLike[str]") -> Path:
+    path = Path(source)
+    if not path.is_absolute():
+        candidate = PROGRAMS_DIR / path
+        if not candidate.exists() and not candidate.suffix:
+            candidate = candidate.with_suffix(".mlir")
+        if candidate.exists() or not path.exists():
+            path = candidate
+    if not path.is_file():
+        raise FileNotFoundError(f"no MLIR program {source!r} (looked in {PROGRAMS_DIR})")
+    return path
+
+
+class MlirCompiler:
+    """``compile_mlir(source, *extra_flags, mode="host") -> Path``.
+
+    ``source`` is a file name in tests/programs (".mlir" optional) or a path.
+    ``mode="host"`` compiles func/arith/scf/util programs with HOST_FLAGS;
+    ``mode="vm"`` compiles a ``vm.module`` directly (VM_FLAGS).
+    """
+
+    def __init__(self, cache_dir: Path):
+        self.exe = _find_iree_compile()
+        self.version = _compiler_version(self.exe)
+        self.cache_dir = cache_dir
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._memo: dict = {}
+
+    def flags_for(self, mode: str, extra_flags: Iterable[str] = ()) -> tuple:
+        if mode not in MODE_FLAGS:
+            raise ValueError(f"unknown compile mode {mode!r} (expected one of {sorted(MODE_FLAGS)})")
+        return MODE_FLAGS[mode] + tuple(extra_flags)
+
+    def __call__(self, source: "str | os.PathLike[str]", *extra_flags: str, mode: str = "host") -> Path:
+        src = _resolve_source(source)
+        flags = self.flags_for(mode, extra_flags)
+        text = src.read_bytes()
+        digest = hashlib.sha256()
+        for part in (self.version.encode(), mode.encode(), "\0".join(flags).encode(), text):
+            digest.update(part)
+            digest.update(b"\0\1\0")
+        key = digest.hexdigest()[:24]
+        memo_key = (str(src), key)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
+        out = self.cache_dir / f"{src.stem}-{mode}-{key}.vmfb"
+        if not out.is_file():
+            tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+            cmd = [self.exe, *flags, str(src), "-o", str(tmp)]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                tmp.unlink(missing_ok=True)
+                raise CompileError(f"iree-compile timed out after {COMPILE_TIMEOUT_SECONDS}s: {' '.join(cmd)}")
+            if proc.returncode != 0 or not tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                raise CompileError(
+                    f"iree-compile failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-8000:]}"
+                )
+            os.replace(tmp, out)  # atomic: concurrent sessions never see partial files
+        self._memo[memo_key] = out
+        return out
+
+
+@pytest.fixture(scope="session")
+def compile_mlir(pytestconfig, tmp_path_factory) -> Callable[..., Path]:
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is not None:
+        cache_dir = Path(cache.mkdir("asyncvm-vmfb"))
+    else:  # cacheprovider disabled (-p no:cacheprovider): per-session only
+        cache_dir = tmp_path_factory.mktemp("asyncvm-vmfb")
+    return MlirCompiler(cache_dir)
+
+
+# --------------------------------------------------------------------------
+# asyncvm side
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def asyncvm():
+    """The asyncvm package (imported here so collection works without it)."""
+    import asyncvm as module
+
+    return module
+
+
+# --------------------------------------------------------------------------
+# IREE reference side and differential checks
+# --------------------------------------------------------------------------
+
+_REFERENCE_MEMO: dict = {}
+
+
+def _arg_key(args: Iterable[Any]) -> tuple:
+    # repr keeps 0.0/-0.0 and int/float apart (they hash equal otherwise).
+    return tuple((type(a).__name__, repr(a)) for a in args)
+
+
+def _reference_call(vmfb: Path, function: str, args: tuple):
+    """IREE's result for a single call in a fresh context (memoized)."""
+    key = (str(vmfb), function, _arg_key(args))
+    if key not in _REFERENCE_MEMO:
+        try:
+            _REFERENCE_MEMO[key] = ref.iree_invoke(vmfb, function, args)
+        except ref.IreeError as e:
+            _REFERENCE_MEMO[key] = e
+    return _REFERENCE_MEMO[key]
+
+
+@pytest.fixture(scope="session")
+def iree_reference():
+    """``iree_reference(vmfb, function, *args)``: IREE's results (tuple) or the
+    :class:`_iree_reference.IreeError` it raised. Skips without iree.runtime."""
+    pytest.importorskip("iree.runtime", reason="iree.runtime (iree-base-runtime) is not installed")
+
+    def call(vmfb, function, *args):
+        return _reference_call(Path(vmfb), function, tuple(args))
+
+    return call
+
+
+def _check_status(err, expected: "ref.IreeError", where: str) -> None:
+    assert expected.status is not None, f"{where}: IREE reported an unnamed status: {expected.message}"
+    assert int(err.status) == expected.status, (
+        f"{where}: asyncvm status {err.status!r} != IREE status {expected.status_name}\n"
+        f"  asyncvm: {err}\n  IREE:    {expected.message.splitlines()[0]}"
+    )
+
+
+@pytest.fixture
+def differential(asyncvm, iree_reference):
+    """``await differential(vmfb, function, *args)`` runs the call in IREE and
+    in a freshly loaded asyncvm program and asserts identical results (or the
+    same failure status). Returns IREE's results (or IreeError)."""
+
+    async def check(vmfb, function, *args):
+        expected = iree_reference(vmfb, function, *args)
+        program = asyncvm.load(str(vmfb))
+        where = f"{Path(vmfb).name}:{function}{args!r}"
+        if isinstance(expected, ref.IreeError):
+            with pytest.raises(asyncvm.VMError) as info:
+                await program.invoke(function, *args)
+            _check_status(info.value, expected, where)
+        else:
+            actual = await program.invoke(function, *args)
+            assert isinstance(actual, tuple), f"{where}: invoke returned {type(actual).__name__}, not tuple"
+            ref.assert_values_equal(actual, expected, where)
+        return expected
+
+    return check
+
+
+@pytest.fixture
+def differential_cases(asyncvm, iree_reference):
+    """``await differential_cases(vmfb, function, [args, ...])`` compares
+    many calls of one function, reusing one asyncvm program while calls
+    succeed (a fresh one after any failure). All mismatches are collected
+    and reported together. Returns the number of calls checked."""
+
+    async def check(vmfb, function, arg_tuples):
+        name = Path(vmfb).name
+        program = asyncvm.load(str(vmfb))
+        failures = []
+        count = 0
+        for args in arg_tuples:
+            args = tuple(args)
+            count += 1
+            expected = iree_reference(vmfb, function, *args)
+            where = f"{name}:{function}{args!r}"
+            try:
+                actual = await program.invoke(function, *args)
+            except asyncvm.VMError as err:
+                program = asyncvm.load(str(vmfb))
+                if not isinstance(expected, ref.IreeError):
+                    failures.append(f"{where}: unexpected VMError {err} (IREE returned {expected!r})")
+                elif expected.status is None or int(err.status) != expected.status:
+                    failures.append(
+                        f"{where}: status {err.status!r} != IREE {expected.status_name or expected.message}"
+                    )
+                continue
+            except Exception as err:  # report, keep checking the other cases
+                program = asyncvm.load(str(vmfb))
+                failures.append(f"{where}: raised {type(err).__name__}: {err}")
+                continue
+            if isinstance(expected, ref.IreeError):
+                failures.append(f"{where}: returned {actual!r} but IREE failed with {expected.status_name}")
+            elif not ref.values_equal(actual, expected):
+                failures.append(f"{where}: got {ref.normalize(actual)!r}, IREE {ref.normalize(expected)!r}")
+        if failures:
+            shown = "\n  ".join(failures[:40])
+            more = f"\n  ... and {len(failures) - 40} more" if len(failures) > 40 else ""
+            pytest.fail(f"{len(failures)}/{count} calls differ from IREE:\n  {shown}{more}", pytrace=False)
+        return count
+
+    return check
+
+
+@pytest.fixture
+def differential_sequence(asyncvm):
+    """``await differential_sequence(vmfb, [(function, args), ...])`` runs the
+    calls in order in one IREE context and in one asyncvm program (state such
+    as globals carries over) and compares every call. Returns IREE's results."""
+    pytest.importorskip("iree.runtime", reason="iree.runtime (iree-base-runtime) is not installed")
+
+    async def check(vmfb, calls):
+        calls = [(fn, tuple(args)) for fn, args in calls]
+        expected_all = ref.iree_invoke_sequence(vmfb, calls)
+        program = asyncvm.load(str(vmfb))
+        for step, ((function, args), expected) in enumerate(zip(calls, expected_all)):
+            where = f"{Path(vmfb).name} step {step}: {function}{args!r}"
+            if isinstance(expected, ref.IreeError):
+                with pytest.raises(asyncvm.VMError) as info:
+                    await program.invoke(function, *args)
+                _check_status(info.value, expected, where)
+            else:
+                actual = await program.invoke(function, *args)
+                ref.assert_values_equal(actual, expected, where)
+        return expected_all
+
+    return check
