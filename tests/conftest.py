@@ -222,6 +222,18 @@ def _check_status(err, expected: "ref.IreeError", where: str) -> None:
     )
 
 
+async def _compare_call(asyncvm, program, function: str, args: tuple, expected, where: str) -> None:
+    """Runs one call in asyncvm and asserts it matches IREE's result or failure."""
+    if isinstance(expected, ref.IreeError):
+        with pytest.raises(asyncvm.VMError) as info:
+            await program.invoke(function, *args)
+        _check_status(info.value, expected, where)
+    else:
+        actual = await program.invoke(function, *args)
+        assert isinstance(actual, tuple), f"{where}: invoke returned {type(actual).__name__}, not tuple"
+        ref.assert_values_equal(actual, expected, where)
+
+
 @pytest.fixture
 def differential(asyncvm, iree_reference):
     """``await differential(vmfb, function, *args)`` runs the call in IREE and
@@ -232,14 +244,7 @@ def differential(asyncvm, iree_reference):
         expected = iree_reference(vmfb, function, *args)
         program = asyncvm.load(str(vmfb))
         where = f"{Path(vmfb).name}:{function}{args!r}"
-        if isinstance(expected, ref.IreeError):
-            with pytest.raises(asyncvm.VMError) as info:
-                await program.invoke(function, *args)
-            _check_status(info.value, expected, where)
-        else:
-            actual = await program.invoke(function, *args)
-            assert isinstance(actual, tuple), f"{where}: invoke returned {type(actual).__name__}, not tuple"
-            ref.assert_values_equal(actual, expected, where)
+        await _compare_call(asyncvm, program, function, args, expected, where)
         return expected
 
     return check
@@ -303,13 +308,7 @@ def differential_sequence(asyncvm):
         program = asyncvm.load(str(vmfb))
         for step, ((function, args), expected) in enumerate(zip(calls, expected_all)):
             where = f"{Path(vmfb).name} step {step}: {function}{args!r}"
-            if isinstance(expected, ref.IreeError):
-                with pytest.raises(asyncvm.VMError) as info:
-                    await program.invoke(function, *args)
-                _check_status(info.value, expected, where)
-            else:
-                actual = await program.invoke(function, *args)
-                ref.assert_values_equal(actual, expected, where)
+            await _compare_call(asyncvm, program, function, args, expected, where)
         return expected_all
 
     return check
