@@ -37,6 +37,8 @@ from ._liveness import compute_live_out
 from ._module_definition import ModuleDef
 
 _CHUNK_THRESHOLD = 12
+_TERMINATORS = frozenset(("@br", "@cond_br", "@br_table", "@return", "@fail", "@yield",
+                          "@break", "@cond_break"))
 _INDENT = "    "
 
 
@@ -117,6 +119,7 @@ class _FunctionTranslator:
         self.uses_quantum = False
         self.live_out: list[set[str]] = []
         self.fused_condition: str | None = None
+        self.region: tuple[int, int, bool] | None = None
 
     # -- structure ---------------------------------------------------------------
 
@@ -173,21 +176,81 @@ class _FunctionTranslator:
             return
         out.add(2, "_b = 0", self.ordinal, 0)
         out.add(2, "while True:", self.ordinal, 0)
-        count = len(self.blocks)
-        if count <= _CHUNK_THRESHOLD:
-            for index in range(count):
-                out.add(3, f"if _b <= {index}:", self.ordinal, self.blocks[index][0])
-                self._emit_block(index, 4)
+        units = self._units()
+        if len(units) <= _CHUNK_THRESHOLD:
+            for unit in units:
+                self._emit_unit(unit, 3)
         else:
-            size = max(4, int(math.sqrt(count)))
-            for first in range(0, count, size):
-                last = min(first + size, count) - 1
-                out.add(3, f"if _b <= {last}:", self.ordinal, self.blocks[first][0])
-                for index in range(first, last + 1):
-                    out.add(4, f"if _b <= {index}:", self.ordinal, self.blocks[index][0])
-                    self._emit_block(index, 5)
+            size = max(4, int(math.sqrt(len(units))))
+            for first in range(0, len(units), size):
+                chunk = units[first:first + size]
+                last = chunk[-1][1]
+                out.add(3, f"if _b <= {last}:", self.ordinal, self.blocks[chunk[0][0]][0])
+                for unit in chunk:
+                    self._emit_unit(unit, 4)
         # Falling off the last block cannot happen in verified code.
         out.add(3, "raise _fell_off()", self.ordinal, self.blocks[-1][0])
+
+    # -- loops ----------------------------------------------------------------------
+
+    def _successors(self, index: int) -> list[int]:
+        body = self.blocks[index][1]
+        terminator = body[-1] if body else None
+        targets = [self.block_index[t] for t in _branch_targets(terminator)] if terminator else []
+        if terminator is None or terminator.instruction.semantics not in _TERMINATORS:
+            targets.append(index + 1)
+        return targets
+
+    def _units(self) -> list[tuple[int, int, bool | None]]:
+        """Blocks grouped for emission: (first, last, guarded) where a natural
+        loop — entered only at its header, whose back edges all return to the
+        header and which holds no other loop — becomes one unit emitted as a
+        Python ``while`` loop; ``guarded`` is None for a plain block."""
+        count = len(self.blocks)
+        edges = [(source, target) for source in range(count)
+                 for target in self._successors(source) if target < count]
+        back = [(source, target) for source, target in edges if target <= source]
+        regions: dict[int, tuple[int, bool]] = {}
+        for header in sorted({target for _, target in back}):
+            last = max(source for source, target in back if target == header)
+            inside = range(header, last + 1)
+            valid = all(target == header for source, target in back if source in inside)
+            valid = valid and all(target == header or target not in inside
+                                  for source, target in edges if source not in inside)
+            if valid:
+                guarded = any(header < target <= last and target != source + 1
+                              for source, target in edges if source in inside)
+                regions[header] = (last, guarded)
+        units = []
+        index = 0
+        while index < count:
+            if index in regions:
+                last, guarded = regions[index]
+                units.append((index, last, guarded))
+                index = last + 1
+            else:
+                units.append((index, index, None))
+                index += 1
+        return units
+
+    def _emit_unit(self, unit: tuple[int, int, bool | None], depth: int) -> None:
+        first, last, guarded = unit
+        out = self.out
+        out.add(depth, f"if _b <= {first}:", self.ordinal, self.blocks[first][0])
+        if guarded is None:
+            self._emit_block(first, depth + 1)
+            return
+        self.region = (first, last, guarded)
+        out.add(depth + 1, "while True:", self.ordinal, self.blocks[first][0])
+        for index in range(first, last + 1):
+            if index == first or not guarded:
+                self._emit_block(index, depth + 2)
+            else:
+                out.add(depth + 2, f"if _b <= {index}:", self.ordinal, self.blocks[index][0])
+                self._emit_block(index, depth + 3)
+        # Reached only when the last block falls through out of the loop.
+        out.add(depth + 2, "break", self.ordinal, self.blocks[last][0])
+        self.region = None
 
     def _has_backward_branch(self) -> bool:
         for index, (_, body) in enumerate(self.blocks):
@@ -246,13 +309,38 @@ class _FunctionTranslator:
 
     def _branch(self, target_pc: int, remap, current: int, depth: int) -> None:
         self._remap(remap, depth)
-        target = self.block_index[target_pc]
+        self._jump(self.block_index[target_pc], current, depth, count=True)
+
+    def _jump(self, target: int, current: int, depth: int, *, count: bool) -> None:
+        """Transfers control to block ``target`` from block ``current``.
+
+        Forward: fall through the guards (``_b`` set unless it is the next
+        block). Backward: to the header of the enclosing loop unit,
+        ``continue`` its ``while``; otherwise restart the block dispatch.
+        ``count`` charges the instructions to the quantum on backward jumps.
+        """
+        region = self.region
+        if region is not None:
+            first, last, guarded = region
+            if target == first:
+                if count:
+                    self._quantum(current, target, depth)
+                if guarded:
+                    self.line(depth, f"_b = {first}")
+                self.line(depth, "continue")
+                return
+            if target > last:
+                if target != last + 1:
+                    self.line(depth, f"_b = {target}")
+                self.line(depth, "break")
+                return
         if target == current + 1:
             self.line(depth, "pass")
         elif target > current:
             self.line(depth, f"_b = {target}")
         else:
-            self._quantum(current, target, depth)
+            if count:
+                self._quantum(current, target, depth)
             self.line(depth, f"_b = {target}")
             self.line(depth, "continue")
 
@@ -331,13 +419,7 @@ class _FunctionTranslator:
         target, remap = decoded.values
         self._remap(remap, depth)
         self.line(depth, "yield None")
-        target_index = self.block_index[target]
-        if target_index == block + 1:
-            self.line(depth, "pass")
-        else:
-            self.line(depth, f"_b = {target_index}")
-            if target_index <= block:
-                self.line(depth, "continue")
+        self._jump(self.block_index[target], block, depth, count=False)
 
     def _rule_return(self, decoded, block, depth):
         names = [register_name(raw) for raw in decoded.values[0]]
