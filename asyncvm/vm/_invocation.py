@@ -63,15 +63,16 @@ def _describe_suspended(frame_object: Any) -> FrameLocation | None:
 
 
 def _failure_backtrace(error: BaseException, stack: list) -> list[FrameLocation]:
-    """Innermost-first frames: the failing one from the traceback, then the callers."""
-    failing: FrameLocation | None = None
+    """Innermost-first frames: those the exception passed through (frames run
+    as plain calls, and the frame that was running), then the suspended callers."""
+    running: list[FrameLocation] = []
     traceback = error.__traceback__
     while traceback is not None:
         location = describe_code_frame(traceback.tb_frame.f_code, traceback.tb_lineno)
         if location is not None:
-            failing = location
+            running.append(location)
         traceback = traceback.tb_next
-    frames = [failing] if failing is not None else []
+    frames = running[::-1]
     for frame_object in reversed(stack):
         location = _describe_suspended(frame_object)
         if location is not None:
