@@ -1,0 +1,90 @@
+"""Fences: a set of semaphore timepoints, all of which must be reached.
+
+A fence holds at most one timepoint per semaphore (the highest value asked
+for). ``signal()`` signals every timepoint, ``fail(error)`` fails every
+semaphore, ``await wait(timeout)`` suspends until all are reached, a
+semaphore fails (its error is raised), or the timeout passes
+(DEADLINE_EXCEEDED). ``join`` merges fences. Thread-safety follows the
+semaphores'.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._semaphore import Semaphore
+
+
+class Fence:
+    """A set of (semaphore, value) timepoints."""
+
+    __slots__ = ("_timepoints", "__weakref__")
+
+    def __init__(self, timepoints: dict[Semaphore, int] | None = None) -> None:
+        self._timepoints: dict[Semaphore, int] = dict(timepoints or {})
+
+    @classmethod
+    def at(cls, semaphore: Semaphore, value: int) -> "Fence":
+        return cls({semaphore: value})
+
+    @classmethod
+    def join(cls, fences) -> "Fence":
+        """A fence reached when all of ``fences`` (None entries skipped) are."""
+        joined = cls()
+        for fence in fences:
+            if fence is not None:
+                for semaphore, value in fence._timepoints.items():
+                    joined.insert(semaphore, value)
+        return joined
+
+    def insert(self, semaphore: Semaphore, value: int) -> None:
+        current = self._timepoints.get(semaphore)
+        if current is None or value > current:
+            self._timepoints[semaphore] = value
+
+    @property
+    def timepoints(self) -> list[tuple[Semaphore, int]]:
+        return list(self._timepoints.items())
+
+    def __len__(self) -> int:
+        return len(self._timepoints)
+
+    def query(self) -> StatusCode:
+        """OK when reached, DEFERRED while pending, or the failure's status."""
+        for semaphore, value in self._timepoints.items():
+            failure = semaphore.failure
+            if failure is not None:
+                return failure.status
+            if semaphore.value < value:
+                return StatusCode.DEFERRED
+        return StatusCode.OK
+
+    def reached(self) -> bool:
+        """True when every timepoint is reached; raises a failed semaphore's error."""
+        return all(semaphore.reached(value) for semaphore, value in self._timepoints.items())
+
+    def signal(self) -> None:
+        """Signals every timepoint (values already passed are left alone)."""
+        for semaphore, value in self._timepoints.items():
+            if semaphore.value < value:
+                semaphore.signal(value)
+
+    def fail(self, error: BaseException) -> None:
+        for semaphore in self._timepoints:
+            semaphore.fail(error)
+
+    async def wait(self, timeout: float = math.inf) -> None:
+        """Suspends until every timepoint is reached (seconds of ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        for semaphore, value in self._timepoints.items():
+            remaining = deadline - time.monotonic() if timeout != math.inf else math.inf
+            if remaining <= 0 and not semaphore.reached(value):
+                raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                              f"timed out waiting for a fence ({len(self)} timepoints)")
+            await semaphore.wait(value, remaining)
+
+    def __repr__(self) -> str:
+        return f"<hal.fence {len(self._timepoints)} timepoints>"

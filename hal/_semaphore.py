@@ -1,0 +1,150 @@
+"""Timeline semaphores: a monotonically increasing 64-bit value, or a failure.
+
+``signal(value)`` raises the value and wakes every waiter whose target it
+reaches; ``fail(error)`` makes the semaphore fail for good — every current
+and future waiter gets that error. Both may be called from any thread (the
+HAL's worker threads signal as work completes). ``await wait(value,
+timeout)`` suspends the calling coroutine only, never the event loop, and
+costs no thread: a waiter is a :class:`~hal._wakeup.Wakeup` in a list.
+
+Errors: signalling a value not above the current one is INVALID_ARGUMENT;
+signalling a failed semaphore is the semaphore's failure; a wait past its
+timeout is DEADLINE_EXCEEDED; a wait on a failed semaphore raises a VMError
+with the failure's status (ABORTED if the failure was not a VMError).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import anyio
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._wakeup import Wakeup
+
+MAX_VALUE = (1 << 64) - 1
+"""IREE's failure sentinel value; a semaphore never reaches it by signalling."""
+
+
+def as_failure(error: BaseException) -> VMError:
+    if isinstance(error, VMError):
+        return error
+    return VMError(StatusCode.ABORTED, f"{type(error).__name__}: {error}")
+
+
+class Semaphore:
+    """A timeline semaphore. Thread-safe."""
+
+    __slots__ = ("_value", "_failure", "_waiters", "_lock", "__weakref__")
+
+    def __init__(self, initial_value: int = 0) -> None:
+        if not 0 <= initial_value < MAX_VALUE:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"semaphore initial value {initial_value} out of range")
+        self._value = initial_value
+        self._failure: VMError | None = None
+        self._waiters: list[tuple[int, Wakeup]] = []
+        self._lock = threading.Lock()
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def value(self) -> int:
+        """The current payload value (MAX_VALUE once failed)."""
+        return MAX_VALUE if self._failure is not None else self._value
+
+    @property
+    def failure(self) -> VMError | None:
+        return self._failure
+
+    def query(self) -> tuple[StatusCode, int]:
+        """(OK or the failure's status, current value)."""
+        failure = self._failure
+        if failure is not None:
+            return failure.status, MAX_VALUE
+        return StatusCode.OK, self._value
+
+    def reached(self, value: int) -> bool:
+        """True if the timeline is at or past ``value``; raises if failed."""
+        failure = self._failure
+        if failure is not None:
+            raise failure
+        return self._value >= value
+
+    # -- signalling (any thread) -----------------------------------------------------
+
+    def signal(self, value: int) -> None:
+        """Advances the timeline to ``value`` and wakes the waiters it satisfies."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if value <= self._value or value >= MAX_VALUE:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"semaphore signal to {value} must be above the current "
+                              f"value {self._value}")
+            self._value = value
+            ready = [wakeup for target, wakeup in self._waiters if target <= value]
+            if ready:
+                self._waiters = [(t, w) for t, w in self._waiters if t > value]
+        for wakeup in ready:
+            wakeup.wake()
+
+    def fail(self, error: BaseException) -> None:
+        """Fails the semaphore (the first failure sticks) and wakes every waiter."""
+        with self._lock:
+            if self._failure is None:
+                self._failure = as_failure(error)
+            waiters, self._waiters = self._waiters, []
+        for _, wakeup in waiters:
+            wakeup.wake()
+
+    # -- waiting (event-loop thread) ---------------------------------------------------
+
+    def _register(self, value: int) -> Wakeup | None:
+        """A wakeup for ``value``, or None if it is already reached (raises if failed)."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if self._value >= value:
+                return None
+            wakeup = Wakeup()
+            self._waiters.append((value, wakeup))
+            return wakeup
+
+    def _unregister(self, wakeup: Wakeup) -> None:
+        with self._lock:
+            self._waiters = [(t, w) for t, w in self._waiters if w is not wakeup]
+
+    async def wait(self, value: int, timeout: float = math.inf) -> None:
+        """Suspends until the timeline reaches ``value`` (seconds of ``timeout``).
+
+        Returns without suspending if already reached. A zero timeout polls.
+        """
+        wakeup = self._register(value)
+        if wakeup is None:
+            return
+        try:
+            if timeout <= 0:
+                raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                              f"semaphore has not reached {value} (now {self._value})")
+            with anyio.move_on_after(timeout) as scope:
+                await wakeup.wait()
+            if scope.cancelled_caught and not wakeup.woken:
+                raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                              f"timed out after {timeout} s waiting for semaphore value "
+                              f"{value} (now {self._value})")
+        finally:
+            if not wakeup.woken:
+                self._unregister(wakeup)
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def waiter_count(self) -> int:
+        return len(self._waiters)
+
+    def __repr__(self) -> str:
+        state = f"failed {self._failure.status.name}" if self._failure else str(self._value)
+        return f"<hal.semaphore {state}>"

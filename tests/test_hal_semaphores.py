@@ -1,0 +1,166 @@
+"""HAL conformance: timeline semaphores and fences, under asyncio and trio,
+signalled from the event loop and from worker threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import anyio
+import pytest
+
+from asyncvm.vm import StatusCode, VMError
+from hal import Fence, Semaphore
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_wait_returns_at_once_when_reached():
+    semaphore = Semaphore(5)
+    await semaphore.wait(3)
+    await semaphore.wait(5)
+    assert semaphore.query() == (StatusCode.OK, 5)
+
+
+async def test_wait_for_a_later_signal_from_a_task():
+    semaphore = Semaphore()
+    order = []
+
+    async def waiter(value):
+        await semaphore.wait(value)
+        order.append(value)
+
+    async with anyio.create_task_group() as group:
+        for value in (3, 1, 2):
+            group.start_soon(waiter, value)
+        await anyio.sleep(0.01)
+        assert semaphore.waiter_count == 3
+        semaphore.signal(1)
+        await anyio.sleep(0.01)
+        assert order == [1]
+        semaphore.signal(3)
+    assert sorted(order) == [1, 2, 3]
+    assert semaphore.waiter_count == 0
+
+
+async def test_signal_from_another_thread_wakes_the_loop():
+    semaphore = Semaphore()
+
+    def worker():
+        time.sleep(0.05)
+        semaphore.signal(7)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    with anyio.fail_after(5):
+        await semaphore.wait(7)
+    thread.join()
+    assert semaphore.value == 7
+
+
+async def test_many_waiters_cost_no_threads():
+    semaphore = Semaphore()
+    threads_before = threading.active_count()
+    done = []
+
+    async def waiter(index):
+        await semaphore.wait(1)
+        done.append(index)
+
+    async with anyio.create_task_group() as group:
+        for index in range(1000):
+            group.start_soon(waiter, index)
+        await anyio.sleep(0.01)
+        assert threading.active_count() == threads_before
+        semaphore.signal(1)
+    assert len(done) == 1000
+
+
+async def test_failure_is_sticky_and_reaches_every_waiter():
+    semaphore = Semaphore()
+    errors = []
+
+    async def waiter():
+        try:
+            await semaphore.wait(2)
+        except VMError as error:
+            errors.append(error.status)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(waiter)
+        await anyio.sleep(0.01)
+        semaphore.fail(VMError(StatusCode.DATA_LOSS, "device lost"))
+    assert errors == [StatusCode.DATA_LOSS] * 3
+    with pytest.raises(VMError) as caught:
+        await semaphore.wait(1)
+    assert caught.value.status == StatusCode.DATA_LOSS
+    with pytest.raises(VMError):
+        semaphore.signal(9)
+    assert semaphore.query()[0] == StatusCode.DATA_LOSS
+
+
+async def test_timeout_is_deadline_exceeded_and_leaves_no_waiter():
+    semaphore = Semaphore()
+    with pytest.raises(VMError) as caught:
+        await semaphore.wait(1, timeout=0.02)
+    assert caught.value.status == StatusCode.DEADLINE_EXCEEDED
+    with pytest.raises(VMError) as caught:
+        await semaphore.wait(1, timeout=0)
+    assert caught.value.status == StatusCode.DEADLINE_EXCEEDED
+    assert semaphore.waiter_count == 0
+
+
+async def test_cancelled_wait_leaves_no_waiter():
+    semaphore = Semaphore()
+    with anyio.move_on_after(0.02):
+        await semaphore.wait(1)
+    assert semaphore.waiter_count == 0
+    semaphore.signal(1)
+
+
+def test_signal_must_advance():
+    semaphore = Semaphore(4)
+    for value in (4, 3):
+        with pytest.raises(VMError) as caught:
+            semaphore.signal(value)
+        assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
+async def test_fence_join_query_signal_and_wait():
+    first, second = Semaphore(), Semaphore()
+    fence = Fence.join([Fence.at(first, 1), Fence.at(second, 2), None, Fence.at(first, 3)])
+    assert len(fence) == 2 and dict(fence.timepoints)[first] == 3
+    assert fence.query() == StatusCode.DEFERRED
+
+    async def later():
+        await anyio.sleep(0.01)
+        first.signal(3)
+        await anyio.sleep(0.01)
+        second.signal(2)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(later)
+        await fence.wait()
+    assert fence.query() == StatusCode.OK and fence.reached()
+
+
+async def test_fence_signal_and_failure_propagate():
+    semaphore = Semaphore()
+    signal_fence = Fence.at(semaphore, 1)
+    wait_fence = Fence.at(semaphore, 1)
+    signal_fence.signal()
+    await wait_fence.wait()
+    failing = Fence.at(Semaphore(), 1)
+    failing.fail(RuntimeError("kernel crashed"))
+    assert failing.query() == StatusCode.ABORTED
+    with pytest.raises(VMError) as caught:
+        await failing.wait()
+    assert caught.value.status == StatusCode.ABORTED and "kernel crashed" in str(caught.value)
+
+
+async def test_fence_timeout():
+    fence = Fence.at(Semaphore(), 1)
+    with pytest.raises(VMError) as caught:
+        await fence.wait(timeout=0.02)
+    assert caught.value.status == StatusCode.DEADLINE_EXCEEDED
