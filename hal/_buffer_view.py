@@ -1,0 +1,60 @@
+"""Buffer views: a buffer with a shape, an element type and an encoding.
+
+``BufferView.from_array`` imports a numpy array without copying when it is
+C-contiguous (otherwise one copy); ``to_array`` views the bytes as an array
+of the view's shape and dtype without copying. A buffer too small for the
+shape is OUT_OF_RANGE. Nothing here suspends.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._buffer import Buffer
+from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
+
+
+class BufferView:
+    __slots__ = ("buffer", "shape", "element_type", "encoding_type", "__weakref__")
+
+    def __init__(self, buffer: Buffer, shape, element_type: int,
+                 encoding_type: int = ENCODING_DENSE_ROW_MAJOR) -> None:
+        shape = tuple(int(dimension) for dimension in shape)
+        if any(dimension < 0 for dimension in shape):
+            raise VMError(StatusCode.INVALID_ARGUMENT, f"negative dimension in shape {shape}")
+        element_type = ElementType(element_type)
+        size = element_type.byte_size
+        for dimension in shape:
+            size *= dimension
+        if size > buffer.length:
+            raise VMError(StatusCode.OUT_OF_RANGE,
+                          f"a {'x'.join(map(str, shape)) or 'scalar'} {element_type.name} view "
+                          f"needs {size} bytes; the buffer has {buffer.length}")
+        self.buffer = buffer
+        self.shape = shape
+        self.element_type = element_type
+        self.encoding_type = encoding_type
+
+    @classmethod
+    def from_array(cls, array, element_type: int | None = None) -> "BufferView":
+        array = numpy.asarray(array)
+        if not array.flags.c_contiguous:
+            array = numpy.ascontiguousarray(array)
+        if element_type is None:
+            element_type = ElementType.from_dtype(array.dtype)
+        return cls(Buffer.wrap(array), array.shape, element_type)
+
+    @property
+    def byte_length(self) -> int:
+        size = self.element_type.byte_size
+        for dimension in self.shape:
+            size *= dimension
+        return size
+
+    def to_array(self) -> numpy.ndarray:
+        return self.buffer.array(self.element_type.dtype, self.shape)
+
+    def __repr__(self) -> str:
+        return f"<hal.buffer_view {'x'.join(map(str, self.shape))}x{self.element_type.name}>"

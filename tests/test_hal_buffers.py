@@ -1,0 +1,76 @@
+"""HAL conformance: buffers, subspans, fills, copies and buffer views over numpy."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+
+from asyncvm.vm import StatusCode, VMError
+from hal._buffer import ALLOCATION_ALIGNMENT, Buffer
+from hal._buffer_view import BufferView
+from hal._element_type import ElementType
+
+
+def test_allocation_is_zeroed_and_aligned():
+    buffer = Buffer.allocate(100)
+    assert len(buffer) == 100
+    assert buffer.bytes_view().ctypes.data % ALLOCATION_ALIGNMENT == 0
+    assert not buffer.bytes_view().any()
+
+
+def test_subspans_share_memory_and_check_ranges():
+    buffer = Buffer.allocate(16)
+    span = buffer.subspan(4, 8)
+    span.fill(0, -1, b"\x01\x02")
+    assert list(buffer.bytes_view()) == [0] * 4 + [1, 2] * 4 + [0] * 4
+    for offset, length in ((-1, 4), (12, 8), (0, 2**63), (17, -1)):
+        with pytest.raises(VMError) as caught:
+            buffer.subspan(offset, length)
+        assert caught.value.status == StatusCode.OUT_OF_RANGE
+
+
+def test_copy_and_fill_patterns():
+    source = Buffer.wrap(numpy.arange(8, dtype=numpy.uint8))
+    target = Buffer.allocate(8)
+    source.copy_to(2, target, 0, 4)
+    assert list(target.bytes_view()[:4]) == [2, 3, 4, 5]
+    target.fill(0, 8, (0x01020304).to_bytes(4, "little"))
+    assert list(target.array(numpy.uint32, (2,))) == [0x01020304] * 2
+    with pytest.raises(VMError) as caught:
+        target.fill(0, 6, b"\0\0\0\0")
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+    with pytest.raises(VMError) as caught:
+        source.copy_to(6, target, 0, 4)
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+
+
+def test_buffer_view_round_trips_numpy_without_copying():
+    array = numpy.arange(12, dtype=numpy.int32).reshape(3, 4)
+    view = BufferView.from_array(array)
+    assert view.shape == (3, 4) and view.element_type.name == "i32"
+    assert numpy.shares_memory(view.to_array(), array)
+    strided = BufferView.from_array(array[:, ::2])
+    assert strided.to_array().tolist() == array[:, ::2].tolist()
+
+
+def test_buffer_view_too_large_for_buffer():
+    with pytest.raises(VMError) as caught:
+        BufferView(Buffer.allocate(8), (3,), ElementType.parse("f32"))
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+
+
+@pytest.mark.parametrize("name, dtype, value", [
+    ("i8", numpy.int8, 0x10000008), ("ui16", numpy.uint16, 0x12000010),
+    ("i32", numpy.int32, 0x10000020), ("si64", numpy.int64, 0x11000040),
+    ("f16", numpy.float16, 0x21000010), ("f32", numpy.float32, 0x21000020),
+    ("f64", numpy.float64, 0x21000040), ("i1", numpy.bool_, 0x13000008),
+])
+def test_element_types_use_iree_numbering(name, dtype, value):
+    element = ElementType.parse(name)
+    assert int(element) == value and element.dtype == numpy.dtype(dtype)
+
+
+def test_unknown_element_type():
+    with pytest.raises(VMError) as caught:
+        ElementType.parse("f7")
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
