@@ -12,6 +12,7 @@ from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable, register_frame_desc
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
+from ._native_module import NativeModule, NativeModuleState
 from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
 from ._status import FrameLocation, StatusCode, VMError
 from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits,
@@ -20,7 +21,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
 __all__ = [
     "ANY_REF", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "Dependency",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
-    "Module", "ModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
+    "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "TypeInfo", "VMBuffer", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
     "resolve_type_name", "round_f32", "run_frames", "wrap_i32", "wrap_i64",
