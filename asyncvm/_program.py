@@ -1,8 +1,11 @@
 """``asyncvm.load``: a compiled program ready to call from async code.
 
-A :class:`Program` is one context holding a program's modules. Loading is
-synchronous (parse, verify, translate); calls are coroutines that run under
-asyncio or trio. Failures are VMError.
+A :class:`Program` is one context holding a program's modules; when they
+import ``hal.*`` the HAL module comes first, over a ``local-sync`` device.
+Loading is synchronous (parse, verify, translate); calls are coroutines that
+run under asyncio or trio. numpy arrays passed for tensor arguments become
+buffer views without copying (when C-contiguous), and tensor results come
+back as numpy arrays viewing the result buffers. Failures are VMError.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable
 
+import numpy
+
+import modules.vmvx  # noqa: F401  (registers the vmvx-bytecode-fb loader with the HAL)
 from asyncvm.vm import Context, Function, Instance, Module
+from hal import BufferView, Device, HalModule
 from modules.bytecode import BytecodeModule
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
@@ -35,9 +42,17 @@ class Program:
         return self.context.lookup_function(name)
 
     async def invoke(self, name: str | Function, *arguments: Any) -> tuple:
-        """Calls a function; returns a tuple of results. Suspends; raises VMError."""
+        """Calls a function; returns a tuple of results. Suspends; raises VMError.
+
+        numpy arrays (and numpy scalars for 0-d tensors) are passed as buffer
+        views; buffer-view results are returned as numpy arrays.
+        """
         function = self.lookup(name) if isinstance(name, str) else name
-        return await self.context.invoke(function, *arguments)
+        arguments = tuple(BufferView.from_array(value) if isinstance(value, numpy.ndarray)
+                          else value for value in arguments)
+        results = await self.context.invoke(function, *arguments)
+        return tuple(value.to_array() if isinstance(value, BufferView) else value
+                     for value in results)
 
     async def close(self) -> None:
         await self.context.close()
@@ -51,13 +66,20 @@ def load_module(source: Source | Module) -> Module:
 
 
 def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
-         instance: Instance | None = None) -> Program:
+         instance: Instance | None = None, device: str = "local-sync") -> Program:
     """Loads a program: ``modules`` are registered first, then ``source``.
 
-    Raises VMError if a file is unreadable, malformed, or an import does not
-    resolve. Does not suspend; module initializers run on the first call.
+    If any of them imports ``hal.*`` and no HAL module is given, one is
+    registered first over a ``device`` (``local-sync``). Raises VMError if a
+    file is unreadable, malformed, or an import does not resolve. Does not
+    suspend; module initializers run on the first call.
     """
     loaded = [load_module(item) for item in modules]
     main = load_module(source)
-    context = Context(instance, loaded + [main])
+    everything = loaded + [main]
+    needs_hal = any(descriptor.module_name == "hal"
+                    for module in everything for descriptor in module.imports)
+    if needs_hal and not any(module.name == "hal" for module in everything):
+        everything.insert(0, HalModule([Device(device)]))
+    context = Context(instance, everything)
     return Program(context, main)

@@ -1,11 +1,20 @@
 """The hardware abstraction layer: devices, buffers, fences and the ``hal`` VM module.
 
-So far: timeline semaphores and fences, whose waits suspend only the waiting
-coroutine and can be signalled from any thread.
+It stands on the core (``asyncvm.vm``) alone; executable formats register
+their loaders with it from above (``hal.register_loader``).
 """
 
+from ._buffer import Buffer
+from ._buffer_view import BufferView
+from ._command_buffer import CommandBuffer
+from ._device import DRIVERS, Device
+from ._element_type import ElementType
+from ._executable import DispatchState, register_loader, supported_formats
 from ._fence import Fence
+from ._module import HAL_MODULE_VERSION, HalModule
 from ._semaphore import MAX_VALUE, Semaphore
 from ._wakeup import Wakeup
 
-__all__ = ["Fence", "MAX_VALUE", "Semaphore", "Wakeup"]
+__all__ = ["Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
+           "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore",
+           "Wakeup", "register_loader", "supported_formats"]

@@ -11,6 +11,7 @@ semaphores'.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from asyncvm.vm import StatusCode, VMError
@@ -71,6 +72,32 @@ class Fence:
         for semaphore, value in self._timepoints.items():
             if semaphore.value < value:
                 semaphore.signal(value)
+
+    def notify_when_reached(self, callback) -> None:
+        """Calls ``callback(None)`` once every timepoint is reached, or
+        ``callback(failure)`` on the first failure; exactly once, from
+        whichever thread completes the fence."""
+        timepoints = list(self._timepoints.items())
+        if not timepoints:
+            callback(None)
+            return
+        remaining = [len(timepoints)]
+        done = [False]
+        lock = threading.Lock()
+
+        def arrived(failure) -> None:
+            with lock:
+                if done[0]:
+                    return
+                remaining[0] -= 1
+                finished = failure is not None or remaining[0] == 0
+                if finished:
+                    done[0] = True
+            if finished:
+                callback(failure)
+
+        for semaphore, value in timepoints:
+            semaphore.notify_when_reached(value, arrived)
 
     def fail(self, error: BaseException) -> None:
         for semaphore in self._timepoints:

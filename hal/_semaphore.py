@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Callable
 
 import anyio
 
@@ -45,7 +46,8 @@ class Semaphore:
                           f"semaphore initial value {initial_value} out of range")
         self._value = initial_value
         self._failure: VMError | None = None
-        self._waiters: list[tuple[int, Wakeup]] = []
+        # (target value, callback taking the failure or None)
+        self._waiters: list[tuple[int, Callable[[VMError | None], None]]] = []
         self._lock = threading.Lock()
 
     # -- state --------------------------------------------------------------------
@@ -85,11 +87,11 @@ class Semaphore:
                               f"semaphore signal to {value} must be above the current "
                               f"value {self._value}")
             self._value = value
-            ready = [wakeup for target, wakeup in self._waiters if target <= value]
+            ready = [callback for target, callback in self._waiters if target <= value]
             if ready:
-                self._waiters = [(t, w) for t, w in self._waiters if t > value]
-        for wakeup in ready:
-            wakeup.wake()
+                self._waiters = [(t, c) for t, c in self._waiters if t > value]
+        for callback in ready:
+            callback(None)
 
     def fail(self, error: BaseException) -> None:
         """Fails the semaphore (the first failure sticks) and wakes every waiter."""
@@ -97,8 +99,21 @@ class Semaphore:
             if self._failure is None:
                 self._failure = as_failure(error)
             waiters, self._waiters = self._waiters, []
-        for _, wakeup in waiters:
-            wakeup.wake()
+            failure = self._failure
+        for _, callback in waiters:
+            callback(failure)
+
+    def notify_when_reached(self, value: int,
+                            callback: Callable[[VMError | None], None]) -> None:
+        """Calls ``callback(None)`` once the timeline reaches ``value``, or
+        ``callback(failure)`` if it fails; at once if either already happened.
+        The callback runs on the signalling thread and must not block."""
+        with self._lock:
+            failure = self._failure
+            if failure is None and self._value < value:
+                self._waiters.append((value, callback))
+                return
+        callback(failure)
 
     # -- waiting (event-loop thread) ---------------------------------------------------
 
@@ -110,12 +125,13 @@ class Semaphore:
             if self._value >= value:
                 return None
             wakeup = Wakeup()
-            self._waiters.append((value, wakeup))
+            self._waiters.append((value, wakeup.wake_with))
             return wakeup
 
     def _unregister(self, wakeup: Wakeup) -> None:
         with self._lock:
-            self._waiters = [(t, w) for t, w in self._waiters if w is not wakeup]
+            self._waiters = [(t, c) for t, c in self._waiters
+                             if getattr(c, "__self__", None) is not wakeup]
 
     async def wait(self, value: int, timeout: float = math.inf) -> None:
         """Suspends until the timeline reaches ``value`` (seconds of ``timeout``).

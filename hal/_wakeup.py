@@ -45,6 +45,10 @@ class Wakeup:
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 pass
 
+    def wake_with(self, _failure: object = None) -> None:
+        """:meth:`wake`, in the shape of a semaphore callback."""
+        self.wake()
+
     @property
     def woken(self) -> bool:
         return self._woken

@@ -164,3 +164,20 @@ async def test_fence_timeout():
     with pytest.raises(VMError) as caught:
         await fence.wait(timeout=0.02)
     assert caught.value.status == StatusCode.DEADLINE_EXCEEDED
+
+
+def test_fence_notifies_once_when_all_reached_or_on_failure():
+    first, second = Semaphore(), Semaphore()
+    fence = Fence.join([Fence.at(first, 1), Fence.at(second, 1)])
+    calls = []
+    fence.notify_when_reached(calls.append)
+    first.signal(1)
+    assert calls == []
+    second.signal(1)
+    assert calls == [None]
+    failing = Fence.join([Fence.at(Semaphore(), 1), Fence.at(Semaphore(), 1)])
+    failing.notify_when_reached(calls.append)
+    failing.fail(VMError(StatusCode.ABORTED, "stop"))
+    assert len(calls) == 2 and calls[1].status == StatusCode.ABORTED
+    Fence().notify_when_reached(calls.append)
+    assert calls[2] is None

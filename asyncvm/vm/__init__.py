@@ -8,7 +8,8 @@ from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
 from ._instance import Instance
-from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable, register_frame_describer, run_frames
+from ._invocation import (DEFAULT_MAX_DEPTH, invoke_callable, register_frame_describer,
+                          run_frames, run_frames_sync)
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
@@ -24,5 +25,5 @@ __all__ = [
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "TypeInfo", "VMBuffer", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
-    "resolve_type_name", "round_f32", "run_frames", "wrap_i32", "wrap_i64",
+    "resolve_type_name", "round_f32", "run_frames", "run_frames_sync", "wrap_i32", "wrap_i64",
 ]

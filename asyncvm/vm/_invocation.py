@@ -161,6 +161,56 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
     return await run_frames(result, max_depth=max_depth)
 
 
+def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
+                    max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+    """Runs a function of the VM function protocol without an event loop.
+
+    For code that must not suspend, such as kernels run by the HAL on a
+    queue or worker thread: quantum checkpoints and ``vm.yield`` simply
+    continue, and a call that needs to await is FAILED_PRECONDITION.
+    """
+    stack: list = []
+    try:
+        result = function(*arguments)
+        if result.__class__ is tuple:
+            return result
+        if not isinstance(result, _GeneratorType):
+            if hasattr(result, "close"):
+                result.close()
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          "a function that must run synchronously tried to suspend")
+        stack.append(result)
+        value: Any = None
+        while True:
+            try:
+                request = stack[-1].send(value)
+            except StopIteration as stop:
+                stack.pop()
+                value = stop.value
+                if not stack:
+                    return value
+                continue
+            value = None
+            if request is None:
+                continue
+            if request.__class__ is _GeneratorType:
+                if len(stack) >= max_depth:
+                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                                  f"call stack exhausted ({max_depth} frames)")
+                stack.append(request)
+                continue
+            if hasattr(request, "close"):
+                request.close()
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          "a function that must run synchronously tried to await an import")
+    except Exception as error:
+        converted = as_vm_error(error, stack)
+        _close_all(stack)
+        if converted is error:
+            raise
+        raise converted from error
+
+
 def _close_all(stack: list) -> None:
     while stack:
         frame_object = stack.pop()

@@ -1,0 +1,106 @@
+"""Command buffers: recorded commands replayed on a queue.
+
+Recording validates each command (ranges, finalized state) and stores it;
+``execute`` replays them in order on the calling thread. A binding that
+names no buffer refers by ``slot`` to the binding table given at execution
+(indirect command buffers). Errors are VMError: FAILED_PRECONDITION for
+recording into a finalized buffer, OUT_OF_RANGE for bad ranges or slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._buffer import Buffer
+from ._executable import DispatchState, Executable
+
+
+@dataclass(frozen=True)
+class BufferReference:
+    """A buffer range, direct (``buffer``) or from binding-table ``slot``."""
+
+    buffer: Buffer | None
+    slot: int
+    offset: int
+    length: int
+
+    def resolve(self, table) -> tuple[Buffer, int, int]:
+        buffer, offset, length = self.buffer, self.offset, self.length
+        if buffer is None:
+            if table is None or not 0 <= self.slot < len(table):
+                raise VMError(StatusCode.OUT_OF_RANGE,
+                              f"binding table slot {self.slot} is not provided "
+                              f"({0 if table is None else len(table)} bindings)")
+            buffer, table_offset, table_length = table[self.slot]
+            if buffer is None:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"binding table slot {self.slot} holds no buffer")
+            offset += table_offset
+            if length in (-1, (1 << 64) - 1):
+                length = table_length
+        length = buffer.resolve_length(offset, length)
+        return buffer, offset, length
+
+
+class CommandBuffer:
+    def __init__(self, modes: int = 0, categories: int = 0, binding_capacity: int = 0) -> None:
+        self.modes = modes
+        self.categories = categories
+        self.binding_capacity = binding_capacity
+        self.commands: list[tuple] = []
+        self.finalized = False
+
+    def _record(self, command: tuple) -> None:
+        if self.finalized:
+            raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is finalized")
+        self.commands.append(command)
+
+    def dispatch(self, executable: Executable, ordinal: int, workgroups: tuple[int, int, int],
+                 constants: tuple[int, ...], bindings: list[BufferReference]) -> None:
+        if not 0 <= ordinal < len(executable.function_names):
+            raise VMError(StatusCode.OUT_OF_RANGE,
+                          f"executable function {ordinal} out of range "
+                          f"({len(executable.function_names)} functions)")
+        if any(count < 0 for count in workgroups):
+            raise VMError(StatusCode.INVALID_ARGUMENT, f"negative workgroup count {workgroups}")
+        self._record(("dispatch", executable, ordinal, workgroups, tuple(constants), list(bindings)))
+
+    def fill(self, target: BufferReference, pattern: bytes) -> None:
+        self._record(("fill", target, pattern))
+
+    def copy(self, source: BufferReference, target: BufferReference, length: int) -> None:
+        self._record(("copy", source, target, length))
+
+    def update(self, data: bytes, target: BufferReference) -> None:
+        self._record(("update", bytes(data), target))
+
+    def barrier(self) -> None:
+        self._record(("barrier",))
+
+    def finalize(self) -> None:
+        if self.finalized:
+            raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is already finalized")
+        self.finalized = True
+
+    def execute(self, binding_table=None) -> None:
+        """Replays the commands in order on this thread. Raises VMError on failure."""
+        for command in self.commands:
+            kind = command[0]
+            if kind == "dispatch":
+                _, executable, ordinal, workgroups, constants, bindings = command
+                resolved = tuple(reference.resolve(binding_table) for reference in bindings)
+                executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved))
+            elif kind == "fill":
+                buffer, offset, length = command[1].resolve(binding_table)
+                buffer.fill(offset, length, command[2])
+            elif kind == "copy":
+                source, source_offset, _ = command[1].resolve(binding_table)
+                target, target_offset, _ = command[2].resolve(binding_table)
+                source.copy_to(source_offset, target, target_offset, command[3])
+            elif kind == "update":
+                buffer, offset, length = command[2].resolve(binding_table)
+                data = command[1]
+                buffer.check_range(offset, len(data))
+                buffer.bytes_view(offset, len(data))[:] = bytearray(data)

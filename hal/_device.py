@@ -1,0 +1,105 @@
+"""Devices and their queues.
+
+A :class:`Device` answers the queries compiled programs make, allocates
+buffers and runs queue operations. Every queue operation carries a wait
+fence and a signal fence: the work starts once the waits are reached and
+the signal fence is signalled when it is done — or failed with the work's
+error, which then reaches whoever waits on it and nobody else.
+
+``local-sync`` runs the work inline, on the thread that submits it or that
+signals its last wait.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._buffer import Buffer
+from ._command_buffer import CommandBuffer
+from ._executable import load_executable, supported_formats
+from ._fence import Fence
+
+DRIVERS = ("local-sync",)
+
+
+class Device:
+    """A local CPU device (``local-sync``)."""
+
+    def __init__(self, driver: str = "local-sync") -> None:
+        if driver not in DRIVERS:
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"unknown HAL driver {driver!r} (available: {', '.join(DRIVERS)})")
+        self.driver = driver
+        self.identifier = driver
+
+    # -- queries ---------------------------------------------------------------------
+
+    def query_i64(self, category: str, key: str) -> tuple[bool, int]:
+        """(found, value) for a device query, as ``hal.device.query.i64`` asks."""
+        if category == "hal.device.id":
+            return True, int(fnmatch.fnmatchcase(self.identifier, key))
+        if category == "hal.executable.format":
+            return True, int(key in supported_formats())
+        if category == "hal.device" and key == "concurrency":
+            return True, 1
+        if category == "hal.dispatch" and key == "concurrency":
+            return True, 1
+        return False, 0
+
+    # -- resources ---------------------------------------------------------------------
+
+    def allocate(self, length: int, memory_type: int = 0, usage: int = 0) -> Buffer:
+        return Buffer.allocate(length, memory_type=memory_type, allowed_usage=usage)
+
+    def create_executable(self, format_name: str, data: bytes, constants=()):
+        return load_executable(format_name, data, tuple(constants))
+
+    # -- queue ----------------------------------------------------------------------------
+
+    def submit(self, wait: Fence | None, signal: Fence | None, work: Callable[[], None]) -> None:
+        """Runs ``work`` once ``wait`` is reached, then signals ``signal``.
+
+        A failed wait or failing work fails ``signal`` (the error is not
+        raised here: it travels through the fence).
+        """
+        def start(failure) -> None:
+            if failure is None:
+                try:
+                    work()
+                except Exception as error:  # the work's failure belongs to its fence
+                    failure = error if isinstance(error, VMError) else VMError(
+                        StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            if signal is not None:
+                if failure is None:
+                    signal.signal()
+                else:
+                    signal.fail(failure)
+
+        if wait is None:
+            start(None)
+        else:
+            wait.notify_when_reached(start)
+
+    def queue_alloca(self, wait, signal, length: int, memory_type: int, usage: int) -> Buffer:
+        buffer = self.allocate(length, memory_type, usage)
+        self.submit(wait, signal, lambda: None)
+        return buffer
+
+    def queue_dealloca(self, wait, signal, buffer: Buffer) -> None:
+        self.submit(wait, signal, lambda: None)
+
+    def queue_execute(self, wait, signal, command_buffer: CommandBuffer | None,
+                      binding_table=None) -> None:
+        if command_buffer is None:
+            self.submit(wait, signal, lambda: None)
+            return
+        if not command_buffer.finalized:
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          "command buffer must be finalized before it is executed")
+        self.submit(wait, signal, lambda: command_buffer.execute(binding_table))
+
+    def __repr__(self) -> str:
+        return f"<hal.device {self.identifier}>"

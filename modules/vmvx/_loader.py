@@ -1,0 +1,71 @@
+"""VMVX executables (``vmvx-bytecode-fb``): kernels as VM bytecode modules.
+
+The compiler embeds each executable as a VM bytecode module whose exports
+are the entry points. A dispatch calls the entry point once per workgroup,
+with IREE's VMVX ABI:
+
+    (local_memory: !vm.buffer, constants: !vm.buffer,
+     bindings: !vm.list<!vm.buffer>,
+     workgroup_id_x, _y, _z, workgroup_size_x, _y, _z,
+     workgroup_count_x, _y, _z)        -- all i32
+
+Bindings are ``vm.buffer`` views of the HAL buffers' byte ranges (no copy);
+constants are an i32 array. Workgroups run in order on the calling thread
+(``local-sync``). Importing this module registers the loader with the HAL.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from asyncvm.vm import (Context, Instance, StatusCode, TypeInfo, ValueKind, VMBuffer, VMError,
+                        VMList, run_frames_sync)
+from hal._executable import DispatchState, register_loader
+from modules.bytecode import BytecodeModule
+
+FORMAT = "vmvx-bytecode-fb"
+_BUFFER_TYPE = TypeInfo("!vm.buffer", ValueKind.REF, VMBuffer)
+
+
+class VmvxExecutable:
+    """A loaded VMVX executable: one context over its kernel module."""
+
+    format = FORMAT
+
+    def __init__(self, data: bytes, constants: tuple[int, ...] = ()) -> None:
+        try:
+            self.module = BytecodeModule.load(data)
+        except VMError as error:
+            raise VMError(error.status, f"VMVX executable: {error.message}") from None
+        missing = [descriptor.full_name for descriptor in self.module.imports]
+        if missing:
+            raise VMError(StatusCode.UNIMPLEMENTED,
+                          f"VMVX executable imports {', '.join(missing)}; the vmvx microkernel "
+                          "module is not available yet")
+        self.context = Context(Instance(), [self.module])
+        self.function_names = [d.name for d in self.module.exports if not d.name.startswith("__")]
+        self._functions = [self.context.lookup_function(f"{self.module.name}.{name}").callable
+                           for name in self.function_names]
+
+    def dispatch(self, ordinal: int, state: DispatchState) -> None:
+        function = self._functions[ordinal]
+        count_x, count_y, count_z = state.workgroup_count
+        constants = numpy.asarray(state.constants, dtype=numpy.uint32)
+        constants_buffer = VMBuffer.wrap(constants.tobytes(), readonly=True)
+        bindings = VMList(_BUFFER_TYPE, items=[
+            VMBuffer.wrap(buffer.bytes_view(offset, length)) for buffer, offset, length
+            in state.bindings])
+        local_memory = VMBuffer(0)
+        try:
+            for z in range(count_z):
+                for y in range(count_y):
+                    for x in range(count_x):
+                        run_frames_sync(function, (local_memory, constants_buffer, bindings,
+                                                   x, y, z, 1, 1, 1, count_x, count_y, count_z))
+        except VMError as error:
+            raise VMError(error.status,
+                          f"dispatch of {self.function_names[ordinal]} failed: {error.message}",
+                          backtrace=error.backtrace) from None
+
+
+register_loader(FORMAT, VmvxExecutable)

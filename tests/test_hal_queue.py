@@ -1,0 +1,108 @@
+"""HAL conformance: queue operations wait on fences, run in order, signal,
+and carry failures to their signal fences only."""
+
+from __future__ import annotations
+
+import anyio
+import numpy
+import pytest
+
+from asyncvm.vm import StatusCode, VMError
+from hal import Buffer, CommandBuffer, Device, Fence, Semaphore
+from hal._command_buffer import BufferReference
+from hal._executable import load_executable
+
+pytestmark = pytest.mark.anyio
+
+
+def fence() -> Fence:
+    return Fence.at(Semaphore(), 1)
+
+
+async def test_work_waits_for_its_fence_and_then_signals():
+    device = Device()
+    wait, signal = fence(), fence()
+    target = Buffer.allocate(8)
+    commands = CommandBuffer()
+    commands.fill(BufferReference(target, 0, 0, 8), b"\x07")
+    commands.finalize()
+    device.queue_execute(wait, signal, commands)
+    assert not target.bytes_view().any() and signal.query() == StatusCode.DEFERRED
+
+    async def release():
+        await anyio.sleep(0.01)
+        wait.signal()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(release)
+        await signal.wait()
+    assert target.bytes_view().tolist() == [7] * 8
+
+
+async def test_chained_submissions_run_in_fence_order():
+    device = Device()
+    first_wait, middle, last = fence(), fence(), fence()
+    buffer = Buffer.allocate(4)
+    order = []
+    device.submit(middle, last, lambda: order.append("second"))
+    device.submit(first_wait, middle, lambda: order.append("first"))
+    first_wait.signal()
+    await last.wait()
+    assert order == ["first", "second"]
+    assert len(buffer) == 4
+
+
+async def test_failed_work_fails_only_its_signal_fence():
+    device = Device()
+    bad_signal, good_signal = fence(), fence()
+
+    def broken():
+        raise VMError(StatusCode.OUT_OF_RANGE, "kernel read past its binding")
+
+    device.submit(None, bad_signal, broken)
+    device.submit(None, good_signal, lambda: None)
+    await good_signal.wait()
+    with pytest.raises(VMError) as caught:
+        await bad_signal.wait()
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+    # Work waiting on the failed fence is not run and its fence fails too.
+    ran = []
+    downstream = fence()
+    device.submit(bad_signal, downstream, lambda: ran.append(True))
+    with pytest.raises(VMError):
+        await downstream.wait()
+    assert ran == []
+
+
+def test_indirect_bindings_come_from_the_table():
+    source = Buffer.wrap(numpy.arange(8, dtype=numpy.uint8))
+    target = Buffer.allocate(8)
+    commands = CommandBuffer()
+    commands.copy(BufferReference(None, 0, 2, 4), BufferReference(None, 1, 0, 4), 4)
+    commands.finalize()
+    commands.execute([(source, 0, 8), (target, 0, 8)])
+    assert target.bytes_view()[:4].tolist() == [2, 3, 4, 5]
+    with pytest.raises(VMError) as caught:
+        commands.execute([(source, 0, 8)])
+    assert caught.value.status == StatusCode.OUT_OF_RANGE
+    with pytest.raises(VMError) as caught:
+        commands.fill(BufferReference(target, 0, 0, 8), b"\0")
+    assert caught.value.status == StatusCode.FAILED_PRECONDITION
+
+
+def test_unknown_executable_format_is_named():
+    with pytest.raises(VMError) as caught:
+        load_executable("embedded-elf-riscv", b"")
+    assert caught.value.status == StatusCode.NOT_FOUND
+    assert "embedded-elf-riscv" in str(caught.value)
+
+
+def test_device_queries():
+    device = Device()
+    assert device.query_i64("hal.device.id", "local*") == (True, 1)
+    assert device.query_i64("hal.device.id", "cuda*") == (True, 0)
+    assert device.query_i64("hal.executable.format", "vmvx-bytecode-fb")[0]
+    assert device.query_i64("nope", "nothing") == (False, 0)
+    with pytest.raises(VMError) as caught:
+        Device("vulkan")
+    assert caught.value.status == StatusCode.NOT_FOUND

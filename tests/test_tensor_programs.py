@@ -1,0 +1,106 @@
+"""Tensor programs through the HAL and VMVX kernels, compared with IREE's
+runtime on the same .vmfb (local-sync)."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+
+import asyncvm
+from asyncvm.vm import StatusCode, VMError
+
+pytestmark = pytest.mark.anyio
+runtime = pytest.importorskip("iree.runtime")
+
+RANDOM = numpy.random.default_rng(7)
+
+
+def f32(*shape):
+    return RANDOM.standard_normal(shape).astype(numpy.float32)
+
+
+CASES = {
+    "add": [f32(4), f32(4)],
+    "scale_rows": [f32(3, 4), f32(4)],
+    "matmul": [f32(4, 8), f32(8, 16)],
+    "row_sums": [f32(3, 5)],
+    "transpose": [numpy.arange(6, dtype=numpy.int32).reshape(2, 3)],
+    "concat": [numpy.array([1, 2], numpy.int64), numpy.array([3, -4, 2**40], numpy.int64)],
+    "small_ints": [numpy.array([1, -2, 100, -128], numpy.int8),
+                   numpy.array([3, -300, 200, 7], numpy.int16)],
+    "with_constant": [numpy.array([1, 2, 3, 4], numpy.int32)],
+    "dynamic": [f32(7), f32(7)],
+    "branchy": [f32(4), 1],
+}
+
+
+def iree_results(vmfb, function, arguments):
+    config = runtime.Config("local-sync")
+    module = runtime.VmModule.copy_buffer(config.vm_instance, vmfb.read_bytes())
+    context = runtime.SystemContext(config=config, vm_modules=[module])
+    results = getattr(context.modules, module.name)[function](*arguments)
+    results = results if isinstance(results, (list, tuple)) else [results]
+    return [r.to_host() if hasattr(r, "to_host") else numpy.asarray(r) for r in results]
+
+
+@pytest.fixture(scope="module")
+def tensor_program(compile_mlir):
+    return compile_mlir("tensor_basic.mlir")
+
+
+@pytest.mark.parametrize("function", sorted(CASES))
+async def test_tensor_results_match_iree(tensor_program, function):
+    arguments = CASES[function]
+    program = asyncvm.load(tensor_program)
+    results = await program.invoke(function, *arguments)
+    expected = iree_results(tensor_program, function, arguments)
+    assert len(results) == len(expected)
+    for actual, wanted in zip(results, expected):
+        assert actual.dtype == wanted.dtype and actual.shape == wanted.shape
+        assert numpy.array_equal(actual, wanted)
+
+
+async def test_control_flow_around_dispatches(tensor_program):
+    program = asyncvm.load(tensor_program)
+    values = numpy.array([1, -2, 3, -4], numpy.float32)
+    (doubled,) = await program.invoke("branchy", values, 1)
+    (negated,) = await program.invoke("branchy", values, 0)
+    assert doubled.tolist() == [2, -4, 6, -8] and negated.tolist() == [-1, 2, -3, 4]
+
+
+async def test_dynamic_shapes_follow_the_input(tensor_program):
+    program = asyncvm.load(tensor_program)
+    for length in (0, 1, 33):
+        a, b = f32(length), f32(length)
+        (result,) = await program.invoke("dynamic", a, b)
+        assert result.shape == (length,) and numpy.array_equal(result, a - b)
+
+
+async def test_inputs_are_not_copied_and_stay_unchanged(tensor_program):
+    program = asyncvm.load(tensor_program)
+    a, b = f32(4), f32(4)
+    before = a.copy()
+    (result,) = await program.invoke("add", a, b)
+    assert numpy.array_equal(a, before)
+    assert not numpy.shares_memory(result, a)
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    ([f32(5), f32(4)], "input0 shape dimension 0 mismatch; expected 4 but have 5"),
+    ([f32(4), f32(2, 2)], "input1 rank mismatch"),
+    ([numpy.zeros(4, numpy.int32), f32(4)], "input0 element type mismatch"),
+])
+async def test_wrong_input_is_invalid_argument_naming_it(tensor_program, arguments, fragment):
+    program = asyncvm.load(tensor_program)
+    with pytest.raises(VMError) as caught:
+        await program.invoke("add", *arguments)
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+    assert fragment in str(caught.value)
+    (result,) = await program.invoke("add", f32(4), f32(4))
+    assert result.shape == (4,)
+
+
+async def test_wrong_input_matches_iree_status(tensor_program):
+    with pytest.raises(Exception) as caught:
+        iree_results(tensor_program, "add", [f32(5), f32(4)])
+    assert "INVALID_ARGUMENT" in str(caught.value)
