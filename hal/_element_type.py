@@ -89,11 +89,14 @@ class ElementType(int):
 
     @classmethod
     def from_dtype(cls, dtype) -> "ElementType":
-        dtype = numpy.dtype(dtype)
-        for value, (_, candidate) in cls._by_value.items():
-            if candidate == dtype:
-                return cls(value)
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"no element type for numpy dtype {dtype}")
+        element = _BY_DTYPE.get(dtype)
+        if element is None:
+            dtype = numpy.dtype(dtype)
+            element = _BY_DTYPE.get(dtype)
+            if element is None:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"no element type for numpy dtype {dtype}")
+        return element
 
     def __repr__(self) -> str:
         return self.name
@@ -104,3 +107,8 @@ for _name, _numerical, _bits, _dtype in _TABLE:
     ElementType._by_value.setdefault(_value, (_name, numpy.dtype(_dtype)))
     ElementType._by_name[_name] = _value
 ElementType._by_name["bool"] = element_type_value(NUMERICAL_BOOLEAN, 8)
+
+# numpy dtype -> the element type it maps to (the first listed for that dtype).
+_BY_DTYPE: dict = {}
+for _value, (_name, _dtype) in ElementType._by_value.items():
+    _BY_DTYPE.setdefault(_dtype, ElementType(_value))
