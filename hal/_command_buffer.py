@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from asyncvm.vm import StatusCode, VMError
 
 from ._buffer import Buffer
-from ._executable import DispatchState, Executable
+from ._executable import DispatchState, Executable, run_in_order
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,16 @@ class CommandBuffer:
             raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is already finalized")
         self.finalized = True
 
-    def execute(self, binding_table=None) -> None:
-        """Replays the commands in order on this thread. Raises VMError on failure."""
+    def execute(self, binding_table=None, for_each=run_in_order) -> None:
+        """Replays the commands in order; dispatches spread their workgroups
+        with ``for_each`` (see DispatchState). Raises VMError on failure."""
         for command in self.commands:
             kind = command[0]
             if kind == "dispatch":
                 _, executable, ordinal, workgroups, constants, bindings = command
                 resolved = tuple(reference.resolve(binding_table) for reference in bindings)
-                executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved))
+                executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
+                                                           for_each))
             elif kind == "fill":
                 buffer, offset, length = command[1].resolve(binding_table)
                 buffer.fill(offset, length, command[2])

@@ -7,12 +7,16 @@ the signal fence is signalled when it is done — or failed with the work's
 error, which then reaches whoever waits on it and nobody else.
 
 ``local-sync`` runs the work inline, on the thread that submits it or that
-signals its last wait.
+signals its last wait. ``local-task`` runs it on a pool of worker threads and
+splits each dispatch's workgroups across them; the worker that finishes
+signals the fence, which wakes waiting coroutines on their own event loops.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import fnmatch
+import os
 from typing import Callable
 
 from asyncvm.vm import StatusCode, VMError
@@ -22,18 +26,51 @@ from ._command_buffer import CommandBuffer
 from ._executable import load_executable, supported_formats
 from ._fence import Fence
 
-DRIVERS = ("local-sync",)
+DRIVERS = ("local-sync", "local-task")
 
 
 class Device:
-    """A local CPU device (``local-sync``)."""
+    """A local CPU device: ``local-sync`` or ``local-task``."""
 
-    def __init__(self, driver: str = "local-sync") -> None:
+    def __init__(self, driver: str = "local-sync", *, workers: int | None = None) -> None:
         if driver not in DRIVERS:
             raise VMError(StatusCode.NOT_FOUND,
                           f"unknown HAL driver {driver!r} (available: {', '.join(DRIVERS)})")
         self.driver = driver
         self.identifier = driver
+        self.workers = 1
+        self._queue_pool = self._workgroup_pool = None
+        if driver == "local-task":
+            self.workers = workers or os.cpu_count() or 1
+            # Queue work and workgroups use separate pools, so a queue operation
+            # waiting for its workgroups can never starve them of threads.
+            self._queue_pool = concurrent.futures.ThreadPoolExecutor(
+                self.workers, thread_name_prefix="asyncvm-queue")
+            self._workgroup_pool = concurrent.futures.ThreadPoolExecutor(
+                self.workers, thread_name_prefix="asyncvm-workgroup")
+
+    def for_each(self, count: int, body: Callable[[int, int], None]) -> None:
+        """Runs ``body(first, end)`` over slices of ``range(count)``, in parallel
+        on local-task; returns when all are done, raising the first failure."""
+        if self._workgroup_pool is None or count < 2 or self.workers < 2:
+            if count:
+                body(0, count)
+            return
+        slices = min(self.workers, count)
+        bounds = [count * i // slices for i in range(slices + 1)]
+        futures = [self._workgroup_pool.submit(body, bounds[i], bounds[i + 1])
+                   for i in range(1, slices)]
+        failure = None
+        try:
+            body(bounds[0], bounds[1])
+        except Exception as error:
+            failure = error
+        for future in futures:
+            error = future.exception()
+            if error is not None and failure is None:
+                failure = error
+        if failure is not None:
+            raise failure
 
     # -- queries ---------------------------------------------------------------------
 
@@ -78,6 +115,12 @@ class Device:
                 else:
                     signal.fail(failure)
 
+        if self._queue_pool is not None:
+            run = start
+
+            def start(failure) -> None:  # noqa: F811 - local-task hands the work to a worker
+                self._queue_pool.submit(run, failure)
+
         if wait is None:
             start(None)
         else:
@@ -99,7 +142,7 @@ class Device:
         if not command_buffer.finalized:
             raise VMError(StatusCode.FAILED_PRECONDITION,
                           "command buffer must be finalized before it is executed")
-        self.submit(wait, signal, lambda: command_buffer.execute(binding_table))
+        self.submit(wait, signal, lambda: command_buffer.execute(binding_table, self.for_each))
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier}>"

@@ -15,13 +15,26 @@ from typing import Callable, Protocol
 from asyncvm.vm import StatusCode, VMError
 
 
+def run_in_order(count: int, body: Callable[[int, int], None]) -> None:
+    """Runs ``body(first, end)`` over ``range(count)`` on this thread."""
+    if count:
+        body(0, count)
+
+
 @dataclass(frozen=True)
 class DispatchState:
-    """What one dispatch hands every workgroup."""
+    """What one dispatch hands every workgroup.
+
+    ``for_each(count, body)`` runs ``body(first, end)`` over slices of the
+    linear workgroup range — in order on this thread (local-sync) or spread
+    over the device's workers (local-task) — and returns when all are done,
+    raising the first failure.
+    """
 
     workgroup_count: tuple[int, int, int]
     constants: tuple[int, ...]
     bindings: tuple  # (hal Buffer, byte offset, byte length) per binding
+    for_each: Callable[[int, Callable[[int, int], None]], None] = run_in_order
 
 
 class Executable(Protocol):

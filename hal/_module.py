@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy
+
 from asyncvm.vm import NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError
 
 from ._buffer import Buffer
@@ -39,6 +41,19 @@ class Allocator:
 
     def __repr__(self) -> str:
         return f"<hal.allocator of {self.device.identifier}>"
+
+
+class File:
+    """``!hal.file``: bytes a queue can read from or write to (memory-backed)."""
+
+    def __init__(self, memory: VMBuffer, offset: int, length: int) -> None:
+        self.buffer = Buffer(_storage_of(memory), offset, length)
+
+
+def _storage_of(memory: VMBuffer):
+    """A numpy view of a vm.buffer's bytes (read-only if the buffer is)."""
+    return numpy.frombuffer(memory.memory, dtype=numpy.uint8) if memory.readonly \
+        else numpy.asarray(memory.memory, dtype=numpy.uint8)
 
 
 class ExecutableHandle:
@@ -82,6 +97,7 @@ class HalModule(NativeModule):
             "hal.allocator": Allocator, "hal.buffer": Buffer, "hal.buffer_view": BufferView,
             "hal.command_buffer": CommandBuffer, "hal.device": Device,
             "hal.executable": ExecutableHandle, "hal.fence": Fence, "hal.semaphore": Semaphore,
+            "hal.file": File,
         })
         self.devices = list(devices) if devices else [Device("local-sync")]
         self._allocators = {id(device): Allocator(device) for device in self.devices}
@@ -126,6 +142,23 @@ class HalModule(NativeModule):
         def allocator_allocate(allocator, queue_affinity, memory_types, usage, length):
             allocator = _require(allocator, Allocator, "allocator")
             return allocator.device.allocate(length, memory_types, usage)
+
+        @export("0riIiirII_r", name="allocator.import")
+        def allocator_import(allocator, try_import, queue_affinity, memory_types, usage, source,
+                             offset, length):
+            _require(allocator, Allocator, "allocator")
+            source = _require(source, VMBuffer, "source")
+            length = len(source) - offset if _length(length) == -1 else length
+            source.check_range(offset, length)
+            return Buffer(_storage_of(source), offset, length, memory_type=memory_types,
+                          allowed_usage=usage)
+
+        @export("0rIirIIi_r", name="ex.file.from_memory")
+        def ex_file_from_memory(device, queue_affinity, access, memory, offset, length, flags):
+            memory = _require(memory, VMBuffer, "file memory")
+            length = len(memory) - offset if _length(length) == -1 else length
+            memory.check_range(offset, length)
+            return File(memory, offset, length)
 
         @export("0rrrIii_v", name="buffer.assert")
         def buffer_assert(buffer, message, allocator, minimum_length, memory_types, usage):
@@ -341,6 +374,52 @@ class HalModule(NativeModule):
             table = [(buffer, offset, _length(length)) for buffer, offset, length in bindings]
             _require(device, Device, "device").queue_execute(
                 wait, signal, _require(command_buffer, CommandBuffer, "command buffer"), table)
+
+        def queue(device, wait, signal, work) -> None:
+            _require(device, Device, "device").submit(wait, signal, work)
+
+        @export("0rIrrrIIIiI_v", name="device.queue.fill")
+        def device_queue_fill(device, queue_affinity, wait, signal, target, offset, length,
+                              pattern, pattern_length, flags):
+            target = _require(target, Buffer, "target buffer")
+            data = (pattern & ((1 << (8 * pattern_length)) - 1)).to_bytes(pattern_length, "little")
+            length = target.resolve_length(offset, _length(length))
+            queue(device, wait, signal, lambda: target.fill(offset, length, data))
+
+        @export("0rIrrrIrIII_v", name="device.queue.copy")
+        def device_queue_copy(device, queue_affinity, wait, signal, source, source_offset, target,
+                              target_offset, length, flags):
+            source = _require(source, Buffer, "source buffer")
+            target = _require(target, Buffer, "target buffer")
+            queue(device, wait, signal,
+                  lambda: source.copy_to(source_offset, target, target_offset, length))
+
+        @export("0rIrrrIrIII_v", name="device.queue.read")
+        def device_queue_read(device, queue_affinity, wait, signal, source, source_offset, target,
+                              target_offset, length, flags):
+            source = _require(source, File, "source file").buffer
+            target = _require(target, Buffer, "target buffer")
+            queue(device, wait, signal,
+                  lambda: source.copy_to(source_offset, target, target_offset, length))
+
+        @export("0rIrrrIrIII_v", name="device.queue.write")
+        def device_queue_write(device, queue_affinity, wait, signal, source, source_offset, target,
+                               target_offset, length, flags):
+            source = _require(source, Buffer, "source buffer")
+            target = _require(target, File, "target file").buffer
+            queue(device, wait, signal,
+                  lambda: source.copy_to(source_offset, target, target_offset, length))
+
+        @export("0rIrrrIrIII_v", name="device.queue.update")
+        def device_queue_update(device, queue_affinity, wait, signal, source, source_offset,
+                                target, target_offset, length, flags):
+            data = _require(source, VMBuffer, "source").slice_bytes(source_offset, length).tobytes()
+            target = _require(target, Buffer, "target buffer")
+            target.check_range(target_offset, length)
+
+            def update() -> None:
+                target.bytes_view(target_offset, length)[:] = numpy.frombuffer(data, numpy.uint8)
+            queue(device, wait, signal, update)
 
         @export("0rI_v", name="device.queue.flush")
         def device_queue_flush(device, queue_affinity):

@@ -3,6 +3,8 @@ and carry failures to their signal fences only."""
 
 from __future__ import annotations
 
+import threading
+
 import anyio
 import numpy
 import pytest
@@ -19,14 +21,19 @@ def fence() -> Fence:
     return Fence.at(Semaphore(), 1)
 
 
-async def test_work_waits_for_its_fence_and_then_signals():
-    device = Device()
+@pytest.fixture(params=["local-sync", "local-task"])
+def device(request):
+    return Device(request.param, workers=2)
+
+
+async def test_work_waits_for_its_fence_and_then_signals(device):
     wait, signal = fence(), fence()
     target = Buffer.allocate(8)
     commands = CommandBuffer()
     commands.fill(BufferReference(target, 0, 0, 8), b"\x07")
     commands.finalize()
     device.queue_execute(wait, signal, commands)
+    await anyio.sleep(0.01)
     assert not target.bytes_view().any() and signal.query() == StatusCode.DEFERRED
 
     async def release():
@@ -39,8 +46,7 @@ async def test_work_waits_for_its_fence_and_then_signals():
     assert target.bytes_view().tolist() == [7] * 8
 
 
-async def test_chained_submissions_run_in_fence_order():
-    device = Device()
+async def test_chained_submissions_run_in_fence_order(device):
     first_wait, middle, last = fence(), fence(), fence()
     buffer = Buffer.allocate(4)
     order = []
@@ -52,8 +58,7 @@ async def test_chained_submissions_run_in_fence_order():
     assert len(buffer) == 4
 
 
-async def test_failed_work_fails_only_its_signal_fence():
-    device = Device()
+async def test_failed_work_fails_only_its_signal_fence(device):
     bad_signal, good_signal = fence(), fence()
 
     def broken():
@@ -95,6 +100,27 @@ def test_unknown_executable_format_is_named():
         load_executable("embedded-elf-riscv", b"")
     assert caught.value.status == StatusCode.NOT_FOUND
     assert "embedded-elf-riscv" in str(caught.value)
+
+
+def test_local_task_spreads_workgroups_over_workers():
+    device = Device("local-task", workers=2)
+    seen = set()
+    lock = threading.Lock()
+
+    def body(first, end):
+        with lock:
+            seen.add(threading.get_ident())
+
+    device.for_each(64, body)
+    assert len(seen) == 2
+
+    def failing(first, end):
+        if first > 0:
+            raise VMError(StatusCode.INTERNAL, "workgroup failed")
+
+    with pytest.raises(VMError) as caught:
+        device.for_each(8, failing)
+    assert "workgroup failed" in str(caught.value)
 
 
 def test_device_queries():

@@ -48,10 +48,15 @@ def tensor_program(compile_mlir):
     return compile_mlir("tensor_basic.mlir")
 
 
+@pytest.fixture(params=["local-sync", "local-task"])
+def driver(request):
+    return request.param
+
+
 @pytest.mark.parametrize("function", sorted(CASES))
-async def test_tensor_results_match_iree(tensor_program, function):
+async def test_tensor_results_match_iree(driver, tensor_program, function):
     arguments = CASES[function]
-    program = asyncvm.load(tensor_program)
+    program = asyncvm.load(tensor_program, device=driver)
     results = await program.invoke(function, *arguments)
     expected = iree_results(tensor_program, function, arguments)
     assert len(results) == len(expected)
@@ -60,24 +65,24 @@ async def test_tensor_results_match_iree(tensor_program, function):
         assert numpy.array_equal(actual, wanted)
 
 
-async def test_control_flow_around_dispatches(tensor_program):
-    program = asyncvm.load(tensor_program)
+async def test_control_flow_around_dispatches(driver, tensor_program):
+    program = asyncvm.load(tensor_program, device=driver)
     values = numpy.array([1, -2, 3, -4], numpy.float32)
     (doubled,) = await program.invoke("branchy", values, 1)
     (negated,) = await program.invoke("branchy", values, 0)
     assert doubled.tolist() == [2, -4, 6, -8] and negated.tolist() == [-1, 2, -3, 4]
 
 
-async def test_dynamic_shapes_follow_the_input(tensor_program):
-    program = asyncvm.load(tensor_program)
+async def test_dynamic_shapes_follow_the_input(driver, tensor_program):
+    program = asyncvm.load(tensor_program, device=driver)
     for length in (0, 1, 33):
         a, b = f32(length), f32(length)
         (result,) = await program.invoke("dynamic", a, b)
         assert result.shape == (length,) and numpy.array_equal(result, a - b)
 
 
-async def test_inputs_are_not_copied_and_stay_unchanged(tensor_program):
-    program = asyncvm.load(tensor_program)
+async def test_inputs_are_not_copied_and_stay_unchanged(driver, tensor_program):
+    program = asyncvm.load(tensor_program, device=driver)
     a, b = f32(4), f32(4)
     before = a.copy()
     (result,) = await program.invoke("add", a, b)
@@ -90,8 +95,8 @@ async def test_inputs_are_not_copied_and_stay_unchanged(tensor_program):
     ([f32(4), f32(2, 2)], "input1 rank mismatch"),
     ([numpy.zeros(4, numpy.int32), f32(4)], "input0 element type mismatch"),
 ])
-async def test_wrong_input_is_invalid_argument_naming_it(tensor_program, arguments, fragment):
-    program = asyncvm.load(tensor_program)
+async def test_wrong_input_is_invalid_argument_naming_it(driver, tensor_program, arguments, fragment):
+    program = asyncvm.load(tensor_program, device=driver)
     with pytest.raises(VMError) as caught:
         await program.invoke("add", *arguments)
     assert caught.value.status == StatusCode.INVALID_ARGUMENT
@@ -100,7 +105,7 @@ async def test_wrong_input_is_invalid_argument_naming_it(tensor_program, argumen
     assert result.shape == (4,)
 
 
-async def test_wrong_input_matches_iree_status(tensor_program):
+async def test_wrong_input_matches_iree_status(driver, tensor_program):
     with pytest.raises(Exception) as caught:
         iree_results(tensor_program, "add", [f32(5), f32(4)])
     assert "INVALID_ARGUMENT" in str(caught.value)

@@ -1,8 +1,8 @@
 """``asyncvm check``: run a module's test functions, like ``iree-check-module``.
 
 Every exported function taking no arguments is a test, run in a fresh
-context. A test passes if it returns; one whose name starts with ``fail_``
-passes if it fails. One line per test, then ``N passed, M failed``; the exit
+context with the ``check`` module (and the HAL) registered. A test passes if
+it returns; one whose name starts with ``fail_`` passes if it fails. One line per test, then ``N passed, M failed``; the exit
 code is 1 if any test failed.
 """
 
@@ -12,6 +12,7 @@ import argparse
 
 from asyncvm._program import load, load_module
 from asyncvm.vm import VMError
+from modules.check import create_check_module
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(arguments: argparse.Namespace) -> int:
-    dependencies = [load_module(path) for path in arguments.module[:-1]]
+    dependencies = [create_check_module()] + [load_module(path) for path in arguments.module[:-1]]
     main = load_module(arguments.module[-1])
     tests = [d for d in main.exports
              if not d.name.startswith("__") and not d.signature.arguments]
     passed = failed = 0
     for descriptor in tests:
-        program = load(main, modules=dependencies)
+        program = load(main, modules=dependencies, device=arguments.device)
         expect_failure = descriptor.name.startswith("fail_")
         try:
             await program.invoke(descriptor.name)

@@ -10,8 +10,9 @@ with IREE's VMVX ABI:
      workgroup_count_x, _y, _z)        -- all i32
 
 Bindings are ``vm.buffer`` views of the HAL buffers' byte ranges (no copy);
-constants are an i32 array. Workgroups run in order on the calling thread
-(``local-sync``). Importing this module registers the loader with the HAL.
+constants are an i32 array. Workgroups run in z, y, x order on the calling
+thread (``local-sync``) or in slices on the device's workers
+(``local-task``). Importing this module registers the loader with the HAL.
 """
 
 from __future__ import annotations
@@ -55,13 +56,18 @@ class VmvxExecutable:
         bindings = VMList(_BUFFER_TYPE, items=[
             VMBuffer.wrap(buffer.bytes_view(offset, length)) for buffer, offset, length
             in state.bindings])
-        local_memory = VMBuffer(0)
+        plane = count_x * count_y
+
+        def run(first: int, end: int) -> None:
+            local_memory = VMBuffer(0)
+            for index in range(first, end):
+                z, rest = divmod(index, plane)
+                y, x = divmod(rest, count_x)
+                run_frames_sync(function, (local_memory, constants_buffer, bindings,
+                                           x, y, z, 1, 1, 1, count_x, count_y, count_z))
+
         try:
-            for z in range(count_z):
-                for y in range(count_y):
-                    for x in range(count_x):
-                        run_frames_sync(function, (local_memory, constants_buffer, bindings,
-                                                   x, y, z, 1, 1, 1, count_x, count_y, count_z))
+            state.for_each(plane * count_z, run)
         except VMError as error:
             raise VMError(error.status,
                           f"dispatch of {self.function_names[ordinal]} failed: {error.message}",
