@@ -80,6 +80,19 @@ class ElementType(int):
     def byte_size(self) -> int:
         return (self.bit_count + 7) // 8
 
+    @property
+    def numerical_type(self) -> int:
+        return (int(self) >> 24) & 0xFF
+
+    def compatible_with(self, expected: "ElementType") -> bool:
+        """Equal, or integers of the same width whatever their signedness (as
+        IREE's buffer view checks allow)."""
+        if int(self) == int(expected):
+            return True
+        integers = (NUMERICAL_INTEGER, NUMERICAL_INTEGER_SIGNED, NUMERICAL_INTEGER_UNSIGNED)
+        return (self.numerical_type in integers and expected.numerical_type in integers
+                and self.bit_count == expected.bit_count)
+
     @classmethod
     def parse(cls, name: str) -> "ElementType":
         value = cls._by_name.get(name)

@@ -197,7 +197,7 @@ class HalModule(NativeModule):
             name = _text(message) or "buffer view"
             view = _require(view, BufferView, name)
             expected_type = ElementType(element_type & 0xFFFFFFFF)
-            if view.element_type != expected_type:
+            if not view.element_type.compatible_with(expected_type):
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"{name} element type mismatch; expected {expected_type.name} "
                               f"(0x{int(expected_type):08X}) but have {view.element_type.name} "

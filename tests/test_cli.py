@@ -110,3 +110,49 @@ def test_console_script_entry_point(program):
                                capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == ["EXEC @listy", "result[0]: i32=6"]
+
+
+@pytest.mark.parametrize("function, inputs", [
+    ("scale_rows", ["3x4xf32=[1 2 3 4][5 6 7 8][9 10 11 12]", "4xf32=1,0.5,-2,1e10"]),
+    ("transpose", ["2x3xi32=1 2 3 4 5 6"]),
+    ("concat", ["2xi64=1 -2", "3xi64=9223372036854775807,0,4"]),
+    ("small_ints", ["4xi8=1 -2 100 -128", "4xi16=3"]),
+    ("dynamic", ["5xf32=inf -inf 0.1 -0 3", "5xf32=1"]),
+    ("with_constant", ["4xi32"]),
+    ("branchy", ["4xf32=1 2 3 4", "0"]),
+])
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_run_tensors_matches_iree_run_module(capsys, compile_mlir, function, inputs, device):
+    tool = iree_tool("iree-run-module")
+    if tool is None:
+        pytest.skip("iree-run-module is not installed")
+    program = compile_mlir("tensor_basic.mlir")
+    flags = [f"--module={program}", f"--function={function}"] + [f"--input={i}" for i in inputs]
+    code, out, err = run_cli(capsys, "run", *flags, f"--device={device}")
+    assert code == 0, err
+    expected = subprocess.run([tool, *flags, f"--device={device}"], capture_output=True,
+                              text=True, check=True).stdout
+    assert out.splitlines() == expected.splitlines()
+
+
+def test_run_reads_npy_inputs_and_elides_long_outputs(capsys, compile_mlir, tmp_path):
+    import numpy
+    program = compile_mlir("tensor_basic.mlir")
+    numpy.save(tmp_path / "a.npy", numpy.arange(3000, dtype=numpy.float32))
+    numpy.save(tmp_path / "b.npy", numpy.ones(3000, dtype=numpy.float32))
+    code, out, err = run_cli(capsys, "run", f"--module={program}", "--function=dynamic",
+                             f"--input=@{tmp_path / 'a.npy'}", f"--input=@{tmp_path / 'b.npy'}")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1] == "result[0]: hal.buffer_view"
+    values = lines[2].split("=", 1)[1].split(" ")
+    assert lines[2].startswith("3000xf32=-1 0 1 2") and len(values) == 1024
+    assert values[-1] == "1022..."
+
+
+def test_run_reports_wrong_tensor_shape(capsys, compile_mlir):
+    program = compile_mlir("tensor_basic.mlir")
+    code, out, err = run_cli(capsys, "run", f"--module={program}", "--function=add",
+                             "--input=5xf32=1", "--input=4xf32=1")
+    assert code == 1
+    assert "INVALID_ARGUMENT" in err and "input0" in err

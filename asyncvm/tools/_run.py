@@ -16,13 +16,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a .vmfb file; repeat to register several (the last is the program)")
     parser.add_argument("--function", required=True, help="the exported function to call")
     parser.add_argument("--input", action="append", default=[],
-                        help="an argument, in IREE's syntax (for example 5, f32=2.5)")
+                        help="an argument in IREE's syntax: 5, f32=2.5, 2x3xf32=1,2,3,4,5,6, "
+                             "[[1 2][3 4]] forms, or @file.npy")
     parser.add_argument("--device", default="local-sync",
                         choices=["local-sync", "local-task"], help="the HAL device")
 
 
 async def run(arguments: argparse.Namespace) -> int:
-    program = load(arguments.module[-1], modules=arguments.module[:-1])
+    program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device)
     function = program.lookup(arguments.function)
     slots = function.signature.arguments
     if len(arguments.input) != len(slots):
@@ -32,7 +33,7 @@ async def run(arguments: argparse.Namespace) -> int:
     values = [parse_input(text, slot, index)
               for index, (text, slot) in enumerate(zip(arguments.input, slots))]
     print(f"EXEC @{function.name}")
-    results = await program.invoke(function, *values)
+    results = await program.context.invoke(function, *values)
     for index, (value, slot) in enumerate(zip(results, function.signature.results)):
         kind = None if isinstance(slot, Span) else slot
         print(f"result[{index}]: {format_value(value, kind)}")
