@@ -29,6 +29,7 @@ class Program:
     def __init__(self, context: Context, main: Module) -> None:
         self.context = context
         self.main = main
+        self._functions: dict[str, Function] = {}
 
     @property
     def export_names(self) -> list[str]:
@@ -37,9 +38,11 @@ class Program:
 
     def lookup(self, name: str) -> Function:
         """A function of the main module, or ``module.function`` from any module."""
-        if "." not in name:
-            name = f"{self.main.name}.{name}"
-        return self.context.lookup_function(name)
+        function = self._functions.get(name)
+        if function is None:
+            qualified = name if "." in name else f"{self.main.name}.{name}"
+            function = self._functions[name] = self.context.lookup_function(qualified)
+        return function
 
     async def invoke(self, name: str | Function, *arguments: Any) -> tuple:
         """Calls a function; returns a tuple of results. Suspends; raises VMError.

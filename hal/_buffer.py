@@ -26,7 +26,7 @@ def allocate_storage(length: int) -> numpy.ndarray:
     except MemoryError:
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
             from None
-    start = (-raw.ctypes.data) % ALLOCATION_ALIGNMENT
+    start = (-raw.__array_interface__["data"][0]) % ALLOCATION_ALIGNMENT
     return raw[start:start + length]
 
 

@@ -81,6 +81,18 @@ def _length(value: int) -> int:
     return -1 if value in (-1, _WHOLE) else value
 
 
+async def _await_fence(fence: Fence, timeout: float) -> int:
+    """``hal.fence.await`` once it must suspend: 0, or DEADLINE_EXCEEDED (4) on
+    timeout; a failed fence raises its failure."""
+    try:
+        await fence.wait(timeout)
+    except VMError as error:
+        if error.status == StatusCode.DEADLINE_EXCEEDED:
+            return int(StatusCode.DEADLINE_EXCEEDED)
+        raise
+    return 0
+
+
 class HalModuleState(NativeModuleState):
     """One context's devices."""
 
@@ -335,18 +347,12 @@ class HalModule(NativeModule):
                 VMError(StatusCode.from_value(status & 0x1F), "fence failed by the program"))
 
         @export("0iICrD_i", name="fence.await")
-        async def fence_await(timeout_milliseconds, flags, fences):
-            timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0
+        def fence_await(timeout_milliseconds, flags, fences):
             joined = Fence.join(fences)
-            if joined.reached():
+            if joined.reached():  # nothing to wait for: no suspension
                 return 0
-            try:
-                await joined.wait(timeout)
-            except VMError as error:
-                if error.status == StatusCode.DEADLINE_EXCEEDED:
-                    return int(StatusCode.DEADLINE_EXCEEDED)
-                raise
-            return 0
+            timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0
+            return _await_fence(joined, timeout)
 
         # -- queue ----------------------------------------------------------------------------
         @export("0rIrrIiiII_r", name="device.queue.alloca")

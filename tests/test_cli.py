@@ -156,3 +156,26 @@ def test_run_reports_wrong_tensor_shape(capsys, compile_mlir):
                              "--input=5xf32=1", "--input=4xf32=1")
     assert code == 1
     assert "INVALID_ARGUMENT" in err and "input0" in err
+
+
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_benchmark_reports_percentiles_and_throughput(capsys, compile_mlir, device):
+    program = compile_mlir("tensor_basic.mlir")
+    code, out, err = run_cli(capsys, "benchmark", f"--module={program}", "--function=add",
+                             "--input=4xf32=1", "--input=4xf32=2", "--duration=0.3",
+                             "--concurrency=4", f"--device={device}")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert any(line.startswith("latency p50: ") for line in lines)
+    assert any(line.startswith("latency p99: ") for line in lines)
+    calls = int(next(line for line in lines if line.startswith("calls: ")).split()[1])
+    assert calls > 4
+    assert lines[-1].startswith("throughput: ") and lines[-1].endswith(" calls/s")
+    assert float(lines[-1].split()[1]) > 0
+
+
+def test_benchmark_rejects_bad_concurrency(capsys, compile_mlir):
+    program = compile_mlir("tensor_basic.mlir")
+    code, out, err = run_cli(capsys, "benchmark", f"--module={program}", "--function=add",
+                             "--input=4xf32=1", "--input=4xf32=2", "--concurrency=0")
+    assert code == 1 and "concurrency" in err

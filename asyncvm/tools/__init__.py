@@ -1,7 +1,7 @@
 """The ``asyncvm`` command: subcommands named after IREE's tools.
 
 ``run`` (iree-run-module), ``check`` (iree-check-module), ``dump``
-(iree-dump-module). Every failure prints ``error: STATUS: message`` and its
+(iree-dump-module), ``benchmark`` (iree-benchmark-module, with concurrency). Every failure prints ``error: STATUS: message`` and its
 VM backtrace to stderr and exits non-zero.
 """
 
@@ -14,12 +14,13 @@ import anyio
 
 from asyncvm.vm import VMError
 
-from . import _check, _dump, _run
+from . import _benchmark, _check, _dump, _run
 
 _COMMANDS = {
     "run": (_run, "call a function and print its results"),
     "check": (_check, "run a module's test functions"),
     "dump": (_dump, "print a module's metadata and disassembly"),
+    "benchmark": (_benchmark, "call a function repeatedly with N calls in flight"),
 }
 
 

@@ -3,8 +3,8 @@
 ``NativeModule.export(calling_convention)`` registers a callable. It gets one
 Python value per argument (a span is a list: of values if the span has one
 kind, of tuples otherwise) and returns a tuple, a bare value for a single
-result, or ``None`` for none; an ``async def`` export is awaited by the
-invocation driver (a suspension point). VMError keeps its status; any other
+result, or ``None`` for none; an ``async def`` export, or one that returns an
+awaitable, is awaited by the invocation driver (a suspension point). VMError keeps its status; any other
 exception becomes INTERNAL with the caller's VM backtrace.
 """
 
@@ -41,8 +41,17 @@ def _adapt(function: Callable, calling_convention: str) -> Callable:
 
     @functools.wraps(function)
     def call(*arguments: Any) -> tuple:
-        return _normalize(function(*arguments), count)
+        result = function(*arguments)
+        if inspect.isawaitable(result):
+            # A synchronous export may still decide to suspend by returning
+            # an awaitable (hal.fence.await does when its fences are pending).
+            return _finish(result, count)
+        return _normalize(result, count)
     return call
+
+
+async def _finish(awaitable: Any, count: int) -> tuple:
+    return _normalize(await awaitable, count)
 
 
 class NativeModule(Module):

@@ -1,0 +1,75 @@
+"""``asyncvm benchmark``: call one function repeatedly, N calls in flight at once.
+
+Takes run's flags plus ``--concurrency=N`` (invocations in flight on one
+event-loop thread) and ``--duration=SECONDS``. Inputs are parsed once and
+shared by every call. Prints the latency percentiles, and last
+``throughput: X calls/s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import anyio
+
+from asyncvm._program import load
+
+from . import _run
+from ._values_text import parse_input
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _run.add_arguments(parser)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="invocations in flight at once (default 1)")
+    parser.add_argument("--duration", type=float, default=3.0,
+                        help="seconds to keep calling (default 3)")
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return float("nan")
+    position = min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))
+    return ordered[position]
+
+
+async def run(arguments: argparse.Namespace) -> int:
+    if arguments.concurrency < 1 or arguments.duration <= 0:
+        print("error: --concurrency must be >= 1 and --duration > 0", file=sys.stderr)
+        return 1
+    program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device)
+    function = program.lookup(arguments.function)
+    slots = function.signature.arguments
+    if len(arguments.input) != len(slots):
+        print(f"error: {function.full_name} takes {len(slots)} input(s), "
+              f"{len(arguments.input)} given", file=sys.stderr)
+        return 1
+    values = [parse_input(text, slot, index)
+              for index, (text, slot) in enumerate(zip(arguments.input, slots))]
+    invoke = program.context.invoke
+    await invoke(function, *values)  # warm up: initializers, first-call costs
+    latencies: list[float] = []
+    deadline = time.perf_counter() + arguments.duration
+
+    async def caller() -> None:
+        clock = time.perf_counter
+        while clock() < deadline:
+            began = clock()
+            await invoke(function, *values)
+            latencies.append(clock() - began)
+
+    began = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(arguments.concurrency):
+            group.start_soon(caller)
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    print(f"function: {function.full_name}  device: {arguments.device}  "
+          f"concurrency: {arguments.concurrency}")
+    print(f"calls: {len(latencies)} in {elapsed:.2f} s")
+    for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+        print(f"latency {label}: {percentile(latencies, fraction) * 1e6:.1f} us")
+    print(f"throughput: {len(latencies) / elapsed:.1f} calls/s")
+    return 0
