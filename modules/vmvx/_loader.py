@@ -10,7 +10,8 @@ with IREE's VMVX ABI:
      workgroup_count_x, _y, _z)        -- all i32
 
 Bindings are ``vm.buffer`` views of the HAL buffers' byte ranges (no copy);
-constants are an i32 array. Workgroups run in z, y, x order on the calling
+constants are an i32 array. Kernels built with microkernels import the
+``vmvx`` module (numpy), registered before them in the executable's context. Workgroups run in z, y, x order on the calling
 thread (``local-sync``) or in slices on the device's workers
 (``local-task``). Importing this module registers the loader with the HAL.
 """
@@ -23,6 +24,8 @@ from asyncvm.vm import (Context, Instance, StatusCode, TypeInfo, ValueKind, VMBu
                         VMList, run_frames_sync)
 from hal._executable import DispatchState, register_loader
 from modules.bytecode import BytecodeModule
+
+from ._microkernels import create_vmvx_module
 
 FORMAT = "vmvx-bytecode-fb"
 _BUFFER_TYPE = TypeInfo("!vm.buffer", ValueKind.REF, VMBuffer)
@@ -38,12 +41,10 @@ class VmvxExecutable:
             self.module = BytecodeModule.load(data)
         except VMError as error:
             raise VMError(error.status, f"VMVX executable: {error.message}") from None
-        missing = [descriptor.full_name for descriptor in self.module.imports]
-        if missing:
-            raise VMError(StatusCode.UNIMPLEMENTED,
-                          f"VMVX executable imports {', '.join(missing)}; the vmvx microkernel "
-                          "module is not available yet")
-        self.context = Context(Instance(), [self.module])
+        modules = [self.module]
+        if any(descriptor.module_name == "vmvx" for descriptor in self.module.imports):
+            modules.insert(0, _microkernels())
+        self.context = Context(Instance(), modules)
         self.function_names = [d.name for d in self.module.exports if not d.name.startswith("__")]
         self._functions = [self.context.lookup_function(f"{self.module.name}.{name}").callable
                            for name in self.function_names]
@@ -72,6 +73,16 @@ class VmvxExecutable:
             raise VMError(error.status,
                           f"dispatch of {self.function_names[ordinal]} failed: {error.message}",
                           backtrace=error.backtrace) from None
+
+
+_MICROKERNELS = []
+
+
+def _microkernels():
+    """The one shared ``vmvx`` module (stateless, so contexts can share it)."""
+    if not _MICROKERNELS:
+        _MICROKERNELS.append(create_vmvx_module())
+    return _MICROKERNELS[0]
 
 
 register_loader(FORMAT, VmvxExecutable)
