@@ -58,9 +58,16 @@ async def test_signal_from_another_thread_wakes_the_loop():
     assert semaphore.value == 7
 
 
-async def test_many_waiters_cost_no_threads():
+async def test_many_waiters_cost_no_threads(monkeypatch):
     semaphore = Semaphore()
-    threads_before = threading.active_count()
+    started = []
+    original_start = threading.Thread.start
+
+    def counting_start(thread):
+        started.append(thread.name)
+        original_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
     done = []
 
     async def waiter(index):
@@ -71,9 +78,10 @@ async def test_many_waiters_cost_no_threads():
         for index in range(1000):
             group.start_soon(waiter, index)
         await anyio.sleep(0.01)
-        assert threading.active_count() == threads_before
+        assert semaphore.waiter_count == 1000
         semaphore.signal(1)
     assert len(done) == 1000
+    assert started == []
 
 
 async def test_failure_is_sticky_and_reaches_every_waiter():
