@@ -35,3 +35,14 @@ func.func @gcd(%a: i32, %b: i32) -> i32 {
   }
   return %r#0 : i32
 }
+
+// A tensor function: runs on the default HAL device (local-sync, VMVX kernels).
+func.func @affine(%x: tensor<2x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<2x2xf32> {
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<2x2xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %m = linalg.matmul ins(%x, %w : tensor<2x3xf32>, tensor<3x2xf32>) outs(%init : tensor<2x2xf32>) -> tensor<2x2xf32>
+  %bb = linalg.broadcast ins(%b : tensor<2xf32>) outs(%empty : tensor<2x2xf32>) dimensions = [0]
+  %r = arith.addf %m, %bb : tensor<2x2xf32>
+  return %r : tensor<2x2xf32>
+}

@@ -2,9 +2,10 @@
 
     pip install -e ".[test]" && python examples/quickstart.py [--trio]
 
-The program is compiled for the local CPU, loaded once, and many calls run at
-the same time on one event-loop thread (asyncio by default, trio with
-``--trio``); long loops give way to the others at the scheduling quantum.
+The program is compiled for the local CPU (VMVX kernels), loaded once, and
+many calls run at the same time on one event-loop thread (asyncio by default,
+trio with ``--trio``); long loops give way to the others at the scheduling
+quantum. A tensor function runs on the default HAL device.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 
 import anyio
+import numpy
 
 import asyncvm
 
@@ -48,6 +50,12 @@ async def main() -> None:
     (divisor,) = await program.invoke("gcd", 1071, 462)
     print(f"gcd(1071, 462) = {divisor}")
     print(f"{len(results)} concurrent calls in {elapsed * 1e3:.1f} ms")
+
+    x = numpy.arange(6, dtype=numpy.float32).reshape(2, 3)
+    w = numpy.ones((3, 2), dtype=numpy.float32)
+    b = numpy.array([0.5, -0.5], dtype=numpy.float32)
+    (y,) = await program.invoke("affine", x, w, b)
+    print("affine(x, w, b) =", y.tolist(), "(numpy:", (x @ w + b).tolist(), ")")
 
 
 if __name__ == "__main__":

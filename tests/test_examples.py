@@ -1,0 +1,25 @@
+"""The examples run as the README says and print the right answers."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+pytest.importorskip("iree.compiler")
+
+
+@pytest.mark.parametrize("flags", [[], ["--trio"]])
+def test_quickstart(flags):
+    completed = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py"), *flags],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert "collatz_steps(837799) = 524" in lines
+    assert "gcd(1071, 462) = 21" in lines
+    assert "affine(x, w, b) = [[3.5, 2.5], [12.5, 11.5]] (numpy: [[3.5, 2.5], [12.5, 11.5]] )" \
+        in lines
