@@ -35,6 +35,16 @@ def as_failure(error: BaseException) -> VMError:
     return VMError(StatusCode.ABORTED, f"{type(error).__name__}: {error}")
 
 
+def reraise(failure: VMError) -> VMError:
+    """A fresh error for one waiter, so waiters never share (and extend) one
+    exception object: the status and message, with where the work failed
+    folded into the message."""
+    message = failure.message
+    if failure.backtrace:
+        message += f" (at {failure.backtrace[0]})"
+    return VMError(failure.status, message)
+
+
 class Semaphore:
     """A timeline semaphore. Thread-safe."""
 
@@ -72,7 +82,7 @@ class Semaphore:
         """True if the timeline is at or past ``value``; raises if failed."""
         failure = self._failure
         if failure is not None:
-            raise failure
+            raise reraise(failure)
         return self._value >= value
 
     # -- signalling (any thread) -----------------------------------------------------
@@ -81,7 +91,7 @@ class Semaphore:
         """Advances the timeline to ``value`` and wakes the waiters it satisfies."""
         with self._lock:
             if self._failure is not None:
-                raise self._failure
+                raise reraise(self._failure)
             if value <= self._value or value >= MAX_VALUE:
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"semaphore signal to {value} must be above the current "
@@ -121,7 +131,7 @@ class Semaphore:
         """A wakeup for ``value``, or None if it is already reached (raises if failed)."""
         with self._lock:
             if self._failure is not None:
-                raise self._failure
+                raise reraise(self._failure)
             if self._value >= value:
                 return None
             wakeup = Wakeup()
@@ -155,7 +165,7 @@ class Semaphore:
             if not wakeup.woken:
                 self._unregister(wakeup)
         if self._failure is not None:
-            raise self._failure
+            raise reraise(self._failure)
 
     @property
     def waiter_count(self) -> int:

@@ -135,3 +135,42 @@ async def test_wrong_input_matches_iree_status(driver, tensor_program):
     with pytest.raises(Exception) as caught:
         iree_results(tensor_program, "add", [f32(5), f32(4)])
     assert "INVALID_ARGUMENT" in str(caught.value)
+
+
+async def test_failing_dispatch_reaches_only_its_caller(driver, compile_mlir):
+    # IREE 3.13 miscompiles this transpose with microkernels: the dispatch
+    # reads past its binding and fails (in IREE's runtime too).
+    vmfb = compile_mlir("tensor_basic.mlir", *BUILDS["microkernels"])
+    program = asyncvm.load(vmfb, device=driver)
+    outcomes = {}
+
+    async def failing():
+        try:
+            await program.invoke("transpose", numpy.arange(6, dtype=numpy.int32).reshape(2, 3))
+        except VMError as error:
+            outcomes["transpose"] = error
+
+    async def healthy():
+        outcomes["add"] = await program.invoke("add", f32(4), f32(4))
+
+    import anyio
+    async with anyio.create_task_group() as group:
+        group.start_soon(failing)
+        group.start_soon(healthy)
+    error = outcomes["transpose"]
+    assert error.status == StatusCode.OUT_OF_RANGE
+    assert "transpose_dispatch_0" in str(error)
+    assert error.backtrace and error.backtrace[-1].function == "transpose"
+    assert outcomes["add"][0].shape == (4,)
+    # The program stays usable.
+    (again,) = await program.invoke("add", numpy.ones(4, numpy.float32),
+                                    numpy.ones(4, numpy.float32))
+    assert again.tolist() == [2, 2, 2, 2]
+
+
+async def test_unsupported_executable_format_is_named(compile_mlir):
+    vmfb = compile_mlir("tensor_basic.mlir", "--iree-hal-local-target-device-backends=llvm-cpu")
+    program = asyncvm.load(vmfb)
+    with pytest.raises(VMError) as caught:
+        await program.invoke("add", f32(4), f32(4))
+    assert "embedded-elf-x86_64" in str(caught.value)
