@@ -34,7 +34,7 @@ class Buffer:
     """A range of a host allocation, with IREE's memory type and usage bits."""
 
     __slots__ = ("storage", "offset", "length", "memory_type", "allowed_usage",
-                 "allowed_access", "__weakref__")
+                 "allowed_access", "owners", "__weakref__")
 
     def __init__(self, storage: numpy.ndarray, offset: int = 0, length: int | None = None, *,
                  memory_type: int = 0, allowed_usage: int = 0, allowed_access: int = 0) -> None:
@@ -52,6 +52,8 @@ class Buffer:
         self.memory_type = memory_type
         self.allowed_usage = allowed_usage
         self.allowed_access = allowed_access
+        # Co-owners of the allocation (hal.buffer.allocation.*), shared by subspans.
+        self.owners = [1]
 
     @classmethod
     def allocate(cls, length: int, **properties: int) -> "Buffer":
@@ -79,8 +81,10 @@ class Buffer:
 
     def subspan(self, offset: int, length: int) -> "Buffer":
         length = self.resolve_length(offset, length)
-        return Buffer(self.storage, self.offset + offset, length, memory_type=self.memory_type,
+        span = Buffer(self.storage, self.offset + offset, length, memory_type=self.memory_type,
                       allowed_usage=self.allowed_usage, allowed_access=self.allowed_access)
+        span.owners = self.owners
+        return span
 
     def bytes_view(self, offset: int = 0, length: int = -1) -> numpy.ndarray:
         """A writable ``uint8`` view of a range (no copy)."""

@@ -57,13 +57,16 @@ class CommandBuffer:
             raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is finalized")
         self.commands.append(command)
 
-    def dispatch(self, executable: Executable, ordinal: int, workgroups: tuple[int, int, int],
+    def dispatch(self, executable: Executable, ordinal: int,
+                 workgroups: tuple[int, int, int] | BufferReference,
                  constants: tuple[int, ...], bindings: list[BufferReference]) -> None:
+        """Records a dispatch; ``workgroups`` is a count, or (indirect) a
+        reference to three u32 counts read when the command executes."""
         if not 0 <= ordinal < len(executable.function_names):
             raise VMError(StatusCode.OUT_OF_RANGE,
                           f"executable function {ordinal} out of range "
                           f"({len(executable.function_names)} functions)")
-        if any(count < 0 for count in workgroups):
+        if isinstance(workgroups, tuple) and any(count < 0 for count in workgroups):
             raise VMError(StatusCode.INVALID_ARGUMENT, f"negative workgroup count {workgroups}")
         self._record(("dispatch", executable, ordinal, workgroups, tuple(constants), list(bindings)))
 
@@ -91,6 +94,9 @@ class CommandBuffer:
             kind = command[0]
             if kind == "dispatch":
                 _, executable, ordinal, workgroups, constants, bindings = command
+                if isinstance(workgroups, BufferReference):
+                    buffer, offset, _ = workgroups.resolve(binding_table)
+                    workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
                 resolved = tuple(reference.resolve(binding_table) for reference in bindings)
                 executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
                                                            for_each))

@@ -172,6 +172,28 @@ class HalModule(NativeModule):
             memory.check_range(offset, length)
             return File(memory, offset, length)
 
+        @export("0iiICrID_rI", name="allocator.select")
+        def allocator_select(memory_types, usage, flags, candidates):
+            if not candidates:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              "at least one device/queue affinity pair must be provided")
+            device, affinity = candidates[0]
+            return device, affinity
+
+        @export("0r_i", name="buffer.allocation.discard")
+        def buffer_allocation_discard(buffer):
+            owners = _require(buffer, Buffer, "buffer").owners
+            owners[0] = max(owners[0] - 1, 0)
+            return int(owners[0] == 0)
+
+        @export("0r_i", name="buffer.allocation.is_terminal")
+        def buffer_allocation_is_terminal(buffer):
+            return int(_require(buffer, Buffer, "buffer").owners[0] == 1)
+
+        @export("0r_v", name="buffer.allocation.preserve")
+        def buffer_allocation_preserve(buffer):
+            _require(buffer, Buffer, "buffer").owners[0] += 1
+
         @export("0rrrIii_v", name="buffer.assert")
         def buffer_assert(buffer, message, allocator, minimum_length, memory_types, usage):
             buffer = _require(buffer, Buffer, _text(message) or "buffer")
@@ -322,6 +344,39 @@ class HalModule(NativeModule):
             _require(command_buffer, CommandBuffer, "command buffer").dispatch(
                 handle.executable, ordinal, (x, y, z), tuple(c & 0xFFFFFFFF for c in constants),
                 references)
+
+        @export("0rrIirIICiDCiirIID_v", name="command_buffer.dispatch.indirect")
+        def command_buffer_dispatch_indirect(command_buffer, handle, ordinal, workgroups_slot,
+                                             workgroups_buffer, workgroups_offset, flags,
+                                             constants, bindings):
+            handle = _require(handle, ExecutableHandle, "executable")
+            references = [BufferReference(buffer, slot, offset, _length(length))
+                          for _, slot, buffer, offset, length in bindings]
+            _require(command_buffer, CommandBuffer, "command buffer").dispatch(
+                handle.executable, ordinal,
+                BufferReference(workgroups_buffer, workgroups_slot, workgroups_offset, 12),
+                tuple(c & 0xFFFFFFFF for c in constants), references)
+
+        # Hints and markers: no effect on host memory.
+        @export("0rrIIIi_v", name="command_buffer.advise_buffer")
+        def command_buffer_advise_buffer(command_buffer, buffer, flags, arg0, arg1, slot):
+            _require(command_buffer, CommandBuffer, "command buffer")
+
+        @export("0rr_v", name="command_buffer.begin_debug_group")
+        def command_buffer_begin_debug_group(command_buffer, label):
+            _require(command_buffer, CommandBuffer, "command buffer")
+
+        @export("0r_v", name="command_buffer.end_debug_group")
+        def command_buffer_end_debug_group(command_buffer):
+            _require(command_buffer, CommandBuffer, "command buffer")
+
+        @export("0rirII_v", name="command_buffer.flush_buffer")
+        def command_buffer_flush_buffer(command_buffer, slot, buffer, offset, length):
+            _require(command_buffer, CommandBuffer, "command buffer")
+
+        @export("0rirII_v", name="command_buffer.invalidate_buffer")
+        def command_buffer_invalidate_buffer(command_buffer, slot, buffer, offset, length):
+            _require(command_buffer, CommandBuffer, "command buffer")
 
         # -- fences -------------------------------------------------------------------------
         @export("0rI_r", name="fence.create")

@@ -132,3 +132,25 @@ def test_device_queries():
     with pytest.raises(VMError) as caught:
         Device("vulkan")
     assert caught.value.status == StatusCode.NOT_FOUND
+
+
+def test_indirect_dispatch_reads_its_workgroup_count_when_executed():
+    class Recorder:
+        format = "test"
+        function_names = ["kernel"]
+
+        def __init__(self):
+            self.counts = []
+
+        def dispatch(self, ordinal, state):
+            self.counts.append(state.workgroup_count)
+
+    executable = Recorder()
+    counts = Buffer.wrap(numpy.array([2, 3, 1], dtype=numpy.uint32))
+    commands = CommandBuffer()
+    commands.dispatch(executable, 0, BufferReference(None, 0, 0, 12), (), [])
+    commands.finalize()
+    commands.execute([(counts, 0, 12)])
+    counts.array("<u4", (3,))[0] = 5
+    commands.execute([(counts, 0, 12)])
+    assert executable.counts == [(2, 3, 1), (5, 3, 1)]
