@@ -39,10 +39,14 @@ CASES = {
 # (and may fuse multiply-adds); the numpy microkernels use the generic tiles,
 # so sums are rounded in another order.
 APPROXIMATE = {"dynamic_matmul"}
-# Builds: the default (kernels are plain bytecode) and with microkernels and
-# data tiling (kernels call the numpy vmvx module).
+# Builds: VMVX by default (kernels are plain bytecode), VMVX with microkernels
+# and data tiling (kernels call the numpy vmvx module), and llvm-cpu.
+# llvm-cpu-system: native kernels as a shared library loaded with ctypes.
 BUILDS = {"bytecode": (), "microkernels": ("--iree-vmvx-enable-microkernels",
-                                           "--iree-opt-data-tiling")}
+                                           "--iree-opt-data-tiling"),
+          "llvm-cpu-system": ("--iree-hal-local-target-device-backends=llvm-cpu",
+                              "--iree-llvmcpu-link-embedded=false",
+                              "--iree-llvmcpu-target-cpu=generic")}
 
 
 def iree_results(vmfb, function, arguments):

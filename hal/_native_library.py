@@ -1,0 +1,241 @@
+"""llvm-cpu executables: IREE's local executable library ABI through ctypes.
+
+``system-elf-x86_64`` executables (``--iree-llvmcpu-link-embedded=false``)
+are shared libraries. The loader writes the bytes to a private temporary
+file, loads it with ctypes, removes the file at once (the mapping stays),
+and calls ``iree_hal_executable_library_query`` for a library of ABI
+version 6 at most. A dispatch calls the export once per workgroup with the
+environment, dispatch state and workgroup state laid out exactly as
+``executable_library.h`` defines them; ctypes releases the GIL for the call,
+so ``local-task`` workers really run kernels in parallel. A kernel that
+returns non-zero is INTERNAL naming the dispatch.
+
+Loaded native code runs with the rights of this process: a ``.vmfb`` from an
+untrusted source is code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import tempfile
+
+from asyncvm.vm import StatusCode, VMError
+
+from ._executable import DispatchState, register_loader
+
+LIBRARY_VERSION = 6
+QUERY_SYMBOL = "iree_hal_executable_library_query"
+LOCAL_MEMORY_PAGE = 4096
+
+
+class LibraryHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("name", ctypes.c_char_p),
+                ("features", ctypes.c_uint32), ("sanitizer", ctypes.c_int32)]
+
+
+class ImportTable(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_uint32), ("symbols", ctypes.POINTER(ctypes.c_char_p))]
+
+
+class DispatchAttributes(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("local_memory_pages", ctypes.c_uint16),
+                ("constant_count", ctypes.c_uint8), ("binding_count", ctypes.c_uint8),
+                ("workgroup_size_x", ctypes.c_uint32), ("workgroup_size_y", ctypes.c_uint32),
+                ("workgroup_size_z", ctypes.c_uint16), ("parameter_count", ctypes.c_uint16),
+                ("reserved", ctypes.c_uint64 * 5)]
+
+
+class ExportTable(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_uint32), ("ptrs", ctypes.POINTER(ctypes.c_void_p)),
+                ("attrs", ctypes.POINTER(DispatchAttributes)), ("params", ctypes.c_void_p),
+                ("occupancy", ctypes.c_void_p), ("names", ctypes.POINTER(ctypes.c_char_p)),
+                ("tags", ctypes.c_void_p), ("parameter_names", ctypes.c_void_p),
+                ("source_locations", ctypes.c_void_p), ("stage_locations", ctypes.c_void_p)]
+
+
+class LibraryV0(ctypes.Structure):
+    _fields_ = [("header", ctypes.POINTER(LibraryHeader)), ("imports", ImportTable),
+                ("exports", ExportTable), ("constants", ctypes.c_uint32),
+                ("sources", ctypes.c_uint32 * 4)]
+
+
+class Environment(ctypes.Structure):
+    _fields_ = [("constants", ctypes.POINTER(ctypes.c_uint32)), ("import_thunk", ctypes.c_void_p),
+                ("import_funcs", ctypes.c_void_p), ("import_contexts", ctypes.c_void_p),
+                ("processor", ctypes.c_uint64 * 8)]
+
+
+class DispatchStateV0(ctypes.Structure):
+    _fields_ = [("workgroup_size_x", ctypes.c_uint32), ("workgroup_size_y", ctypes.c_uint32),
+                ("workgroup_size_z", ctypes.c_uint16), ("constant_count", ctypes.c_uint16),
+                ("workgroup_count_x", ctypes.c_uint32), ("workgroup_count_y", ctypes.c_uint32),
+                ("workgroup_count_z", ctypes.c_uint16), ("max_concurrency", ctypes.c_uint8),
+                ("binding_count", ctypes.c_uint8), ("constants", ctypes.POINTER(ctypes.c_uint32)),
+                ("binding_ptrs", ctypes.POINTER(ctypes.c_void_p)),
+                ("binding_lengths", ctypes.POINTER(ctypes.c_size_t))]
+
+
+class WorkgroupStateV0(ctypes.Structure):
+    _fields_ = [("workgroup_id_x", ctypes.c_uint32), ("workgroup_id_y", ctypes.c_uint32),
+                ("workgroup_id_z", ctypes.c_uint16), ("reserved", ctypes.c_uint16),
+                ("processor_id", ctypes.c_uint32), ("local_memory", ctypes.c_void_p),
+                ("local_memory_size", ctypes.c_uint32)]
+
+
+_QUERY = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(Environment))
+_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Environment),
+                          ctypes.POINTER(DispatchStateV0), ctypes.POINTER(WorkgroupStateV0))
+
+
+def _is_elf_shared_object(data: bytes) -> bool:
+    return len(data) >= 64 and data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1 \
+        and int.from_bytes(data[16:18], "little") == 3  # ET_DYN
+
+
+_ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
+_PROGRAM_HEADER = struct.Struct("<IIQQQQQQ")
+_PT_LOAD, _PT_DYNAMIC = 1, 2
+
+
+def check_elf_layout(data: bytes, what: str) -> None:
+    """Structural checks before the system loader sees the file.
+
+    The dynamic loader trusts ELF headers and can crash the process on a
+    truncated or corrupt file, so every header, table and loaded segment must
+    lie inside the file and be internally consistent. Raises
+    INVALID_ARGUMENT naming ``what``.
+    """
+    def bad(reason: str) -> VMError:
+        return VMError(StatusCode.INVALID_ARGUMENT, f"{what} is not a valid ELF file: {reason}")
+
+    if len(data) < _ELF_HEADER.size:
+        raise bad("shorter than its header")
+    (_, _, machine, _, _, program_offset, section_offset, _, header_size, program_entry_size,
+     program_count, section_entry_size, section_count, _) = _ELF_HEADER.unpack_from(data, 0)
+    if machine != 62:  # EM_X86_64
+        raise bad(f"machine {machine} is not x86-64")
+    if header_size != _ELF_HEADER.size or program_entry_size != _PROGRAM_HEADER.size:
+        raise bad("unexpected header sizes")
+    if program_count == 0 or program_offset + program_count * program_entry_size > len(data):
+        raise bad("program headers outside the file")
+    if section_count and (section_entry_size != 64
+                          or section_offset + section_count * section_entry_size > len(data)):
+        raise bad("section headers outside the file")
+    has_load = False
+    for index in range(program_count):
+        (kind, _, offset, virtual, _, file_size, memory_size, alignment) = \
+            _PROGRAM_HEADER.unpack_from(data, program_offset + index * program_entry_size)
+        if kind in (_PT_LOAD, _PT_DYNAMIC):
+            if offset + file_size > len(data):
+                raise bad(f"segment {index} [{offset}, {offset + file_size}) outside the "
+                          f"{len(data)}-byte file")
+            if file_size > memory_size:
+                raise bad(f"segment {index} is larger in the file than in memory")
+        if kind == _PT_LOAD:
+            has_load = True
+            if alignment > 1 and (offset - virtual) % alignment:
+                raise bad(f"segment {index} is misaligned")
+    if not has_load:
+        raise bad("no loadable segment")
+
+
+class SystemLibraryExecutable:
+    """A ``system-elf-x86_64`` executable loaded with ctypes."""
+
+    format = "system-elf-x86_64"
+
+    def __init__(self, data: bytes, constants: tuple[int, ...] = ()) -> None:
+        if not _is_elf_shared_object(data):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"{self.format} executable is not an ELF shared object")
+        check_elf_layout(data, f"{self.format} executable")
+        self._library = self._load(data)
+        try:
+            query = _QUERY((QUERY_SYMBOL, self._library))
+        except AttributeError:
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"{self.format} executable has no {QUERY_SYMBOL}") from None
+        self._constants = (ctypes.c_uint32 * max(1, len(constants)))(*constants)
+        self.environment = Environment(constants=self._constants)
+        header_pointer = query(LIBRARY_VERSION, ctypes.byref(self.environment))
+        if not header_pointer:
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          f"{self.format} executable does not support library ABI version "
+                          f"{LIBRARY_VERSION} (it returned no library)")
+        header = ctypes.cast(ctypes.cast(header_pointer, ctypes.POINTER(ctypes.c_void_p))[0],
+                             ctypes.POINTER(LibraryHeader))[0]
+        if header.version > LIBRARY_VERSION:
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          f"{self.format} executable has library ABI version {header.version}; "
+                          f"this runtime supports up to {LIBRARY_VERSION}")
+        library = ctypes.cast(header_pointer, ctypes.POINTER(LibraryV0))[0]
+        if library.imports.count:
+            symbols = [library.imports.symbols[i].decode() for i in range(library.imports.count)]
+            raise VMError(StatusCode.UNIMPLEMENTED,
+                          f"{self.format} executable imports {', '.join(symbols)}; executable "
+                          "imports are not supported yet")
+        exports = library.exports
+        self.function_names = [exports.names[i].decode() if exports.names else f"export{i}"
+                               for i in range(exports.count)]
+        self._entries = [_ENTRY(exports.ptrs[i]) for i in range(exports.count)]
+        self._attributes = [exports.attrs[i] if exports.attrs else DispatchAttributes()
+                            for i in range(exports.count)]
+        self._library_struct = library  # keeps the views alive with the library
+
+    def _load(self, data: bytes) -> ctypes.CDLL:
+        descriptor, path = tempfile.mkstemp(prefix="asyncvm-", suffix=".so")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            try:
+                return ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
+            except OSError as error:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"{self.format} executable cannot be loaded: {error}") from None
+        finally:
+            os.unlink(path)  # the loaded mapping outlives the file
+
+    def dispatch(self, ordinal: int, state: DispatchState) -> None:
+        entry = self._entries[ordinal]
+        attributes = self._attributes[ordinal]
+        count_x, count_y, count_z = state.workgroup_count
+        bindings = state.bindings
+        pointers = (ctypes.c_void_p * max(1, len(bindings)))(
+            *[buffer.bytes_view(offset, length).ctypes.data for buffer, offset, length in bindings])
+        lengths = (ctypes.c_size_t * max(1, len(bindings)))(
+            *[length for _, _, length in bindings])
+        constants = (ctypes.c_uint32 * max(1, len(state.constants)))(*state.constants)
+        dispatch_state = DispatchStateV0(
+            workgroup_size_x=attributes.workgroup_size_x or 1,
+            workgroup_size_y=attributes.workgroup_size_y or 1,
+            workgroup_size_z=attributes.workgroup_size_z or 1,
+            constant_count=len(state.constants), workgroup_count_x=count_x,
+            workgroup_count_y=count_y, workgroup_count_z=count_z, max_concurrency=1,
+            binding_count=len(bindings), constants=constants, binding_ptrs=pointers,
+            binding_lengths=lengths)
+        local_size = attributes.local_memory_pages * LOCAL_MEMORY_PAGE
+        plane = count_x * count_y
+        name = self.function_names[ordinal]
+        environment = ctypes.byref(self.environment)
+
+        def run(first: int, end: int) -> None:
+            local_memory = (ctypes.c_uint8 * max(1, local_size))()
+            workgroup = WorkgroupStateV0(local_memory=ctypes.cast(local_memory, ctypes.c_void_p),
+                                         local_memory_size=local_size)
+            for index in range(first, end):
+                z, rest = divmod(index, plane)
+                y, x = divmod(rest, count_x)
+                workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
+                workgroup.workgroup_id_z = z
+                result = entry(environment, ctypes.byref(dispatch_state), ctypes.byref(workgroup))
+                if result != 0:
+                    raise VMError(StatusCode.INTERNAL,
+                                  f"dispatch of {name} failed: the kernel returned {result} "
+                                  f"(workgroup {x}, {y}, {z})")
+
+        state.for_each(plane * count_z, run)
+
+
+register_loader(SystemLibraryExecutable.format, SystemLibraryExecutable)

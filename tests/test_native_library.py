@@ -1,0 +1,51 @@
+"""llvm-cpu executables loaded as system libraries: bad input never crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncvm.vm import StatusCode, VMError
+from hal import SystemLibraryExecutable
+from modules.bytecode import BytecodeModule
+
+
+@pytest.fixture(scope="module")
+def library_bytes(compile_mlir) -> bytes:
+    vmfb = compile_mlir("tensor_basic.mlir", "--iree-hal-local-target-device-backends=llvm-cpu",
+                        "--iree-llvmcpu-link-embedded=false", "--iree-llvmcpu-target-cpu=generic")
+    segments = BytecodeModule.load(vmfb).definition.rodata
+    return next(bytes(s.data) for s in segments if bytes(s.data[:4]) == b"\x7fELF")
+
+
+def test_library_exports_every_dispatch(library_bytes):
+    executable = SystemLibraryExecutable(library_bytes)
+    assert "add_dispatch_0_elementwise_4_f32" in executable.function_names
+    assert len(executable.function_names) >= 8
+
+
+@pytest.mark.parametrize("cut", [64, 1000, 4096, -100])
+def test_truncated_library_is_a_vm_error(library_bytes, cut):
+    with pytest.raises(VMError) as caught:
+        SystemLibraryExecutable(library_bytes[:cut])
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+    assert "system-elf-x86_64" in str(caught.value)
+
+
+def test_not_an_elf_file_is_named():
+    with pytest.raises(VMError) as caught:
+        SystemLibraryExecutable(b"MZ" + b"\0" * 200)
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+    assert "not an ELF shared object" in str(caught.value)
+
+
+def test_no_temporary_file_outlives_loading(library_bytes, tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    SystemLibraryExecutable(library_bytes)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_truncation_is_rejected_before_loading(library_bytes):
+    for cut in range(0, len(library_bytes), 1531):
+        with pytest.raises(VMError):
+            SystemLibraryExecutable(library_bytes[:cut])
