@@ -12,10 +12,12 @@ from ._element_type import ElementType
 from ._executable import DispatchState, register_loader, supported_formats
 from ._fence import Fence
 from ._module import HAL_MODULE_VERSION, HalModule
+from ._embedded_elf import EmbeddedElfExecutable
 from ._native_library import SystemLibraryExecutable
 from ._semaphore import MAX_VALUE, Semaphore
 from ._wakeup import Wakeup
 
 __all__ = ["Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
+           "EmbeddedElfExecutable",
            "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore", "SystemLibraryExecutable",
            "Wakeup", "register_loader", "supported_formats"]

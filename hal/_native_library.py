@@ -141,22 +141,21 @@ def check_elf_layout(data: bytes, what: str) -> None:
         raise bad("no loadable segment")
 
 
-class SystemLibraryExecutable:
-    """A ``system-elf-x86_64`` executable loaded with ctypes."""
+class LibraryExecutable:
+    """An executable library (IREE's ABI) however its code got into memory.
 
-    format = "system-elf-x86_64"
+    Subclasses load the code and return the address of
+    ``iree_hal_executable_library_query`` from ``_open``.
+    """
+
+    format = ""
 
     def __init__(self, data: bytes, constants: tuple[int, ...] = ()) -> None:
         if not _is_elf_shared_object(data):
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"{self.format} executable is not an ELF shared object")
         check_elf_layout(data, f"{self.format} executable")
-        self._library = self._load(data)
-        try:
-            query = _QUERY((QUERY_SYMBOL, self._library))
-        except AttributeError:
-            raise VMError(StatusCode.NOT_FOUND,
-                          f"{self.format} executable has no {QUERY_SYMBOL}") from None
+        query = _QUERY(self._open(data))
         self._constants = (ctypes.c_uint32 * max(1, len(constants)))(*constants)
         self.environment = Environment(constants=self._constants)
         header_pointer = query(LIBRARY_VERSION, ctypes.byref(self.environment))
@@ -184,20 +183,8 @@ class SystemLibraryExecutable:
                             for i in range(exports.count)]
         self._library_struct = library  # keeps the views alive with the library
 
-    def _load(self, data: bytes) -> ctypes.CDLL:
-        descriptor, path = tempfile.mkstemp(prefix="asyncvm-", suffix=".so")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-            try:
-                return ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
-            except OSError as error:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"{self.format} executable cannot be loaded: {error}") from None
-        finally:
-            os.unlink(path)  # the loaded mapping outlives the file
-
     def dispatch(self, ordinal: int, state: DispatchState) -> None:
+        """Runs every workgroup of export ``ordinal`` (see the module docstring)."""
         entry = self._entries[ordinal]
         attributes = self._attributes[ordinal]
         count_x, count_y, count_z = state.workgroup_count
@@ -236,6 +223,36 @@ class SystemLibraryExecutable:
                                   f"(workgroup {x}, {y}, {z})")
 
         state.for_each(plane * count_z, run)
+
+    def _open(self, data: bytes) -> int:
+        raise NotImplementedError
+
+
+class SystemLibraryExecutable(LibraryExecutable):
+    """``system-elf-x86_64``: a shared library loaded by the system loader."""
+
+    format = "system-elf-x86_64"
+
+    def _open(self, data: bytes) -> int:
+        self._library = self._load(data)
+        try:
+            return ctypes.cast(getattr(self._library, QUERY_SYMBOL), ctypes.c_void_p).value
+        except AttributeError:
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"{self.format} executable has no {QUERY_SYMBOL}") from None
+
+    def _load(self, data: bytes) -> ctypes.CDLL:
+        descriptor, path = tempfile.mkstemp(prefix="asyncvm-", suffix=".so")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            try:
+                return ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
+            except OSError as error:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"{self.format} executable cannot be loaded: {error}") from None
+        finally:
+            os.unlink(path)  # the loaded mapping outlives the file
 
 
 register_loader(SystemLibraryExecutable.format, SystemLibraryExecutable)

@@ -1,11 +1,12 @@
-"""llvm-cpu executables loaded as system libraries: bad input never crashes."""
+"""llvm-cpu executables (system libraries and embedded ELFs): loading,
+exports, and bad input that never crashes."""
 
 from __future__ import annotations
 
 import pytest
 
 from asyncvm.vm import StatusCode, VMError
-from hal import SystemLibraryExecutable
+from hal import EmbeddedElfExecutable, SystemLibraryExecutable
 from modules.bytecode import BytecodeModule
 
 
@@ -49,3 +50,42 @@ def test_every_truncation_is_rejected_before_loading(library_bytes):
     for cut in range(0, len(library_bytes), 1531):
         with pytest.raises(VMError):
             SystemLibraryExecutable(library_bytes[:cut])
+
+
+@pytest.fixture(scope="module")
+def embedded_bytes(compile_mlir) -> bytes:
+    vmfb = compile_mlir("tensor_basic.mlir", "--iree-hal-local-target-device-backends=llvm-cpu",
+                        "--iree-llvmcpu-target-cpu=generic")
+    segments = BytecodeModule.load(vmfb).definition.rodata
+    return next(bytes(s.data) for s in segments if bytes(s.data[:4]) == b"\x7fELF")
+
+
+def test_embedded_elf_loads_without_the_system_loader(embedded_bytes):
+    executable = EmbeddedElfExecutable(embedded_bytes)
+    assert "add_dispatch_0_elementwise_4_f32" in executable.function_names
+
+
+def test_embedded_elf_truncations_are_rejected(embedded_bytes):
+    for cut in range(0, len(embedded_bytes), 1531):
+        with pytest.raises(VMError) as caught:
+            EmbeddedElfExecutable(embedded_bytes[:cut])
+        assert "embedded-elf-x86_64" in str(caught.value)
+
+
+def test_embedded_elf_with_bad_relocations_is_rejected(embedded_bytes):
+    import struct
+    data = bytearray(embedded_bytes)
+    # Find DT_RELA through the dynamic segment, then point the first
+    # relocation far outside the image.
+    program_offset, program_count = struct.unpack_from("<Q", data, 32)[0], \
+        struct.unpack_from("<H", data, 56)[0]
+    headers = [struct.unpack_from("<IIQQQQQQ", data, program_offset + 56 * i)
+               for i in range(program_count)]
+    dynamic = next(h for h in headers if h[0] == 2)
+    entries = [struct.unpack_from("<qQ", data, dynamic[2] + 16 * i)
+               for i in range(dynamic[5] // 16)]
+    relocations_at = dict(entries)[7]  # DT_RELA (file offset == address in this image)
+    struct.pack_into("<Q", data, relocations_at, 1 << 40)
+    with pytest.raises(VMError) as caught:
+        EmbeddedElfExecutable(bytes(data))
+    assert "relocation target" in str(caught.value)
