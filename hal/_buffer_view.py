@@ -1,7 +1,7 @@
 """Buffer views: a buffer with a shape, an element type and an encoding.
 
 ``BufferView.from_array`` imports a numpy array without copying when it is
-C-contiguous (otherwise one copy); ``to_array`` views the bytes as an array
+C-contiguous and 64-byte aligned (otherwise one copy); ``to_array`` views the bytes as an array
 of the view's shape and dtype without copying. A buffer too small for the
 shape is OUT_OF_RANGE. Nothing here suspends.
 """
@@ -12,7 +12,7 @@ import numpy
 
 from asyncvm.vm import StatusCode, VMError
 
-from ._buffer import Buffer
+from ._buffer import ALLOCATION_ALIGNMENT, Buffer
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
 
 
@@ -39,12 +39,18 @@ class BufferView:
 
     @classmethod
     def from_array(cls, array, element_type: int | None = None) -> "BufferView":
+        """Views a C-contiguous, 64-byte-aligned array without copying; any
+        other array is copied once into an aligned allocation (compiled
+        kernels may assume the HAL's 64-byte buffer alignment)."""
         array = numpy.asarray(array)
-        if not array.flags.c_contiguous:
-            array = numpy.ascontiguousarray(array)
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
-        return cls(Buffer.wrap(array), array.shape, element_type)
+        aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
+        if array.flags.c_contiguous and aligned:
+            return cls(Buffer.wrap(array), array.shape, element_type)
+        buffer = Buffer.allocate(array.nbytes)
+        buffer.array(array.dtype, array.shape)[...] = array
+        return cls(buffer, array.shape, element_type)
 
     @property
     def byte_length(self) -> int:

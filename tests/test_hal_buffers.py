@@ -44,13 +44,31 @@ def test_copy_and_fill_patterns():
     assert caught.value.status == StatusCode.OUT_OF_RANGE
 
 
+def aligned_array(values: numpy.ndarray) -> numpy.ndarray:
+    """A copy of ``values`` whose data starts on a 64-byte boundary."""
+    raw = numpy.empty(values.nbytes + ALLOCATION_ALIGNMENT, dtype=numpy.uint8)
+    start = (-raw.__array_interface__["data"][0]) % ALLOCATION_ALIGNMENT
+    array = raw[start:start + values.nbytes].view(values.dtype).reshape(values.shape)
+    array[...] = values
+    return array
+
+
 def test_buffer_view_round_trips_numpy_without_copying():
-    array = numpy.arange(12, dtype=numpy.int32).reshape(3, 4)
+    array = aligned_array(numpy.arange(12, dtype=numpy.int32).reshape(3, 4))
     view = BufferView.from_array(array)
     assert view.shape == (3, 4) and view.element_type.name == "i32"
     assert numpy.shares_memory(view.to_array(), array)
-    strided = BufferView.from_array(array[:, ::2])
-    assert strided.to_array().tolist() == array[:, ::2].tolist()
+
+
+def test_misaligned_or_strided_arrays_are_copied_once_into_aligned_memory():
+    array = aligned_array(numpy.arange(13, dtype=numpy.int32))
+    misaligned = array[1:]
+    view = BufferView.from_array(misaligned)
+    assert not numpy.shares_memory(view.to_array(), misaligned)
+    assert view.buffer.bytes_view().ctypes.data % ALLOCATION_ALIGNMENT == 0
+    assert view.to_array().tolist() == list(range(1, 13))
+    strided = BufferView.from_array(array[:12].reshape(3, 4)[:, ::2])
+    assert strided.to_array().tolist() == array[:12].reshape(3, 4)[:, ::2].tolist()
 
 
 def test_buffer_view_too_large_for_buffer():
