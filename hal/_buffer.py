@@ -17,12 +17,14 @@ from asyncvm.vm import StatusCode, VMError
 ALLOCATION_ALIGNMENT = 64
 
 
-def allocate_storage(length: int) -> numpy.ndarray:
-    """A zeroed, 64-byte-aligned ``uint8`` array of ``length`` bytes."""
+def allocate_storage(length: int, zeroed: bool = True) -> numpy.ndarray:
+    """A 64-byte-aligned ``uint8`` array of ``length`` bytes (zeroed if asked;
+    device allocations are not, as in IREE, which saves a pass over memory)."""
     if length < 0 or length > (1 << 40):
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"cannot allocate {length} bytes")
     try:
-        raw = numpy.zeros(length + ALLOCATION_ALIGNMENT, dtype=numpy.uint8)
+        raw = (numpy.zeros if zeroed else numpy.empty)(length + ALLOCATION_ALIGNMENT,
+                                                       dtype=numpy.uint8)
     except MemoryError:
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
             from None
@@ -56,8 +58,8 @@ class Buffer:
         self.owners = [1]
 
     @classmethod
-    def allocate(cls, length: int, **properties: int) -> "Buffer":
-        return cls(allocate_storage(length), 0, length, **properties)
+    def allocate(cls, length: int, *, zeroed: bool = True, **properties: int) -> "Buffer":
+        return cls(allocate_storage(length, zeroed), 0, length, **properties)
 
     @classmethod
     def wrap(cls, array: numpy.ndarray, **properties: int) -> "Buffer":

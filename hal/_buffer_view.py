@@ -48,8 +48,8 @@ class BufferView:
         aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
         if array.flags.c_contiguous and aligned:
             return cls(Buffer.wrap(array), array.shape, element_type)
-        buffer = Buffer.allocate(array.nbytes)
-        buffer.array(array.dtype, array.shape)[...] = array
+        buffer = Buffer.allocate(array.nbytes, zeroed=False)
+        numpy.copyto(buffer.array(array.dtype, array.shape), array)
         return cls(buffer, array.shape, element_type)
 
     @property

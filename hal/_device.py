@@ -89,7 +89,8 @@ class Device:
     # -- resources ---------------------------------------------------------------------
 
     def allocate(self, length: int, memory_type: int = 0, usage: int = 0) -> Buffer:
-        return Buffer.allocate(length, memory_type=memory_type, allowed_usage=usage)
+        return Buffer.allocate(length, zeroed=False, memory_type=memory_type,
+                               allowed_usage=usage)
 
     def create_executable(self, format_name: str, data: bytes, constants=()):
         return load_executable(format_name, data, tuple(constants))
