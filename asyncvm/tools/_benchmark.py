@@ -14,10 +14,7 @@ import time
 
 import anyio
 
-from asyncvm._program import load
-
 from . import _run
-from ._values_text import parse_input
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,15 +36,10 @@ async def run(arguments: argparse.Namespace) -> int:
     if arguments.concurrency < 1 or arguments.duration <= 0:
         print("error: --concurrency must be >= 1 and --duration > 0", file=sys.stderr)
         return 1
-    program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device)
-    function = program.lookup(arguments.function)
-    slots = function.signature.arguments
-    if len(arguments.input) != len(slots):
-        print(f"error: {function.full_name} takes {len(slots)} input(s), "
-              f"{len(arguments.input)} given", file=sys.stderr)
+    prepared = _run.prepare_call(arguments)
+    if prepared is None:
         return 1
-    values = [parse_input(text, slot, index)
-              for index, (text, slot) in enumerate(zip(arguments.input, slots))]
+    program, function, values = prepared
     invoke = program.context.invoke
     await invoke(function, *values)  # warm up: initializers, first-call costs
     latencies: list[float] = []

@@ -22,16 +22,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["local-sync", "local-task"], help="the HAL device")
 
 
-async def run(arguments: argparse.Namespace) -> int:
+def prepare_call(arguments: argparse.Namespace):
+    """(program, function, argument values) from run's flags, or None after
+    printing why the inputs do not fit the function."""
     program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device)
     function = program.lookup(arguments.function)
     slots = function.signature.arguments
     if len(arguments.input) != len(slots):
         print(f"error: {function.full_name} takes {len(slots)} input(s) "
               f"({function.calling_convention}), {len(arguments.input)} given", file=sys.stderr)
-        return 1
+        return None
     values = [parse_input(text, slot, index)
               for index, (text, slot) in enumerate(zip(arguments.input, slots))]
+    return program, function, values
+
+
+async def run(arguments: argparse.Namespace) -> int:
+    prepared = prepare_call(arguments)
+    if prepared is None:
+        return 1
+    program, function, values = prepared
     print(f"EXEC @{function.name}")
     results = await program.context.invoke(function, *values)
     for index, (value, slot) in enumerate(zip(results, function.signature.results)):

@@ -132,11 +132,7 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
             else:
                 value = await request
     except Exception as error:
-        converted = as_vm_error(error, stack)
-        _close_all(stack)
-        if converted is error:
-            raise
-        raise converted from error
+        _fail_invocation(error, stack)
     except BaseException:
         _close_all(stack)
         raise
@@ -152,10 +148,7 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
     try:
         result = function(*arguments)
     except Exception as error:
-        converted = as_vm_error(error, [])
-        if converted is error:
-            raise
-        raise converted from error
+        _fail_invocation(error, [])
     if result.__class__ is tuple:
         return result
     return await run_frames(result, max_depth=max_depth)
@@ -204,11 +197,16 @@ def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
             raise VMError(StatusCode.FAILED_PRECONDITION,
                           "a function that must run synchronously tried to await an import")
     except Exception as error:
-        converted = as_vm_error(error, stack)
-        _close_all(stack)
-        if converted is error:
-            raise
-        raise converted from error
+        _fail_invocation(error, stack)
+
+
+def _fail_invocation(error: Exception, stack: list) -> None:
+    """Closes every frame and raises ``error`` as a VMError with a backtrace."""
+    converted = as_vm_error(error, stack)
+    _close_all(stack)
+    if converted is error:
+        raise error
+    raise converted from error
 
 
 def _close_all(stack: list) -> None:
