@@ -12,9 +12,10 @@ from typing import Any
 
 from .vm import StatusCode, VMError
 
-__all__ = ["Program", "StatusCode", "VMError", "load", "vm"]
+__all__ = ["Program", "StatusCode", "VMError", "aligned_array", "load", "vm"]
 
-_LAZY = {"load": "._program", "Program": "._program", "load_module": "._program"}
+_LAZY = {"load": "._program", "Program": "._program", "load_module": "._program",
+         "aligned_array": "._program"}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ import numpy
 
 import modules.vmvx  # noqa: F401  (registers the vmvx-bytecode-fb loader with the HAL)
 from asyncvm.vm import Context, Function, Instance, Module
-from hal import BufferView, Device, HalModule
+from hal import BufferView, Device, HalModule, aligned_array  # noqa: F401 (re-exported)
 from modules.bytecode import BytecodeModule
 
 Source = str | os.PathLike | bytes | bytearray | memoryview

@@ -4,7 +4,7 @@ It stands on the core (``asyncvm.vm``) alone; executable formats register
 their loaders with it from above (``hal.register_loader``).
 """
 
-from ._buffer import Buffer
+from ._buffer import Buffer, aligned_array
 from ._buffer_view import BufferView
 from ._command_buffer import CommandBuffer
 from ._device import DRIVERS, Device
@@ -20,4 +20,4 @@ from ._wakeup import Wakeup
 __all__ = ["Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
            "EmbeddedElfExecutable",
            "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore", "SystemLibraryExecutable",
-           "Wakeup", "register_loader", "supported_formats"]
+           "Wakeup", "aligned_array", "register_loader", "supported_formats"]

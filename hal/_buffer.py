@@ -32,6 +32,19 @@ def allocate_storage(length: int, zeroed: bool = True) -> numpy.ndarray:
     return raw[start:start + length]
 
 
+def aligned_array(values, dtype=None) -> numpy.ndarray:
+    """A C-contiguous copy of ``values`` on a 64-byte boundary.
+
+    Arrays made this way are passed to programs without any further copy
+    (kernels compiled for the host assume the HAL's 64-byte alignment).
+    """
+    values = numpy.asarray(values, dtype=dtype)
+    storage = allocate_storage(values.nbytes, zeroed=False)
+    array = storage.view(values.dtype).reshape(values.shape)
+    numpy.copyto(array, values)
+    return array
+
+
 class Buffer:
     """A range of a host allocation, with IREE's memory type and usage bits."""
 

@@ -92,3 +92,11 @@ def test_unknown_element_type():
     with pytest.raises(VMError) as caught:
         ElementType.parse("f7")
     assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
+def test_aligned_array_is_passed_without_copying():
+    from hal import aligned_array
+    array = aligned_array(numpy.arange(10), numpy.float32)
+    assert array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
+    assert array.dtype == numpy.float32 and array.tolist() == list(range(10))
+    assert numpy.shares_memory(BufferView.from_array(array).to_array(), array)

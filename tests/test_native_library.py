@@ -89,3 +89,38 @@ def test_embedded_elf_with_bad_relocations_is_rejected(embedded_bytes):
     with pytest.raises(VMError) as caught:
         EmbeddedElfExecutable(bytes(data))
     assert "relocation target" in str(caught.value)
+
+
+def build_fake_library(tmp_path, version: int = 6) -> bytes:
+    import shutil
+    import subprocess
+    import pathlib
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the test library")
+    source = pathlib.Path(__file__).parent / "native" / "fake_library.c"
+    output = tmp_path / f"fake{version}.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", f"-DFAKE_VERSION={version}",
+                    str(source), "-o", str(output)], check=True)
+    return output.read_bytes()
+
+
+def test_library_dispatch_abi_and_failing_kernels(tmp_path):
+    import numpy
+    from hal import Buffer, DispatchState
+    executable = SystemLibraryExecutable(build_fake_library(tmp_path))
+    assert executable.function_names == ["write_ids", "fail"]
+    target = Buffer.allocate(16)
+    executable.dispatch(0, DispatchState((4, 1, 1), (100,), ((target, 0, 16),)))
+    assert target.array(numpy.uint32, (4,)).tolist() == [100, 101, 102, 103]
+    with pytest.raises(VMError) as caught:
+        executable.dispatch(1, DispatchState((2, 1, 1), (), ()))
+    assert caught.value.status == StatusCode.INTERNAL
+    assert "dispatch of fail failed: the kernel returned 7" in str(caught.value)
+
+
+def test_library_newer_than_the_runtime_is_refused(tmp_path):
+    with pytest.raises(VMError) as caught:
+        SystemLibraryExecutable(build_fake_library(tmp_path, version=7))
+    assert caught.value.status == StatusCode.FAILED_PRECONDITION
+    assert "system-elf-x86_64" in str(caught.value) and "version" in str(caught.value)
