@@ -12,7 +12,7 @@ import numpy
 
 from asyncvm.vm import StatusCode, VMError
 
-from ._buffer import ALLOCATION_ALIGNMENT, Buffer
+from ._buffer import ALLOCATION_ALIGNMENT, Buffer, aligned_array
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
 
 
@@ -46,11 +46,9 @@ class BufferView:
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
         aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
-        if array.flags.c_contiguous and aligned:
-            return cls(Buffer.wrap(array), array.shape, element_type)
-        buffer = Buffer.allocate(array.nbytes, zeroed=False)
-        numpy.copyto(buffer.array(array.dtype, array.shape), array)
-        return cls(buffer, array.shape, element_type)
+        if not (array.flags.c_contiguous and aligned):
+            array = aligned_array(array)
+        return cls(Buffer.wrap(array), array.shape, element_type)
 
     @property
     def byte_length(self) -> int:
