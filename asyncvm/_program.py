@@ -44,16 +44,18 @@ class Program:
             function = self._functions[name] = self.context.lookup_function(qualified)
         return function
 
-    async def invoke(self, name: str | Function, *arguments: Any) -> tuple:
-        """Calls a function; returns a tuple of results. Suspends; raises VMError.
+    async def invoke(self, name: str | Function, *arguments: Any,
+                     timeout: float | None = None) -> tuple:
+        """Calls a function; returns a tuple of results. Suspends; raises VMError
+        (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
 
-        numpy arrays (and numpy scalars for 0-d tensors) are passed as buffer
-        views; buffer-view results are returned as numpy arrays.
+        numpy arrays are passed as buffer views; buffer-view results are
+        returned as numpy arrays.
         """
         function = self.lookup(name) if isinstance(name, str) else name
         arguments = tuple(BufferView.from_array(value) if isinstance(value, numpy.ndarray)
                           else value for value in arguments)
-        results = await self.context.invoke(function, *arguments)
+        results = await self.context.invoke(function, *arguments, timeout=timeout)
         return tuple(value.to_array() if isinstance(value, BufferView) else value
                      for value in results)
 

@@ -193,12 +193,16 @@ class Context:
         for state in reversed(self._states):
             await state.deinitialize(self)
 
-    async def invoke(self, function: Function | str, *arguments: Any) -> tuple:
+    async def invoke(self, function: Function | str, *arguments: Any,
+                     timeout: float | None = None) -> tuple:
         """Invokes an export with Python arguments; returns its results as a tuple.
 
         Arguments are checked against the calling convention (INVALID_ARGUMENT
         names the argument). Suspends at the invocation's suspension points.
-        Raises VMError with a VM backtrace on failure.
+        Raises VMError with a VM backtrace on failure. With ``timeout``
+        (seconds), an invocation still running then is cancelled at its next
+        suspension point — its frames unwound, the context left usable — and
+        raises DEADLINE_EXCEEDED.
         """
         if self._closed:
             raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
@@ -207,7 +211,15 @@ class Context:
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
-        results = await invoke_callable(function.callable, values, max_depth=self.max_depth)
+        if timeout is None:
+            results = await invoke_callable(function.callable, values, max_depth=self.max_depth)
+        else:
+            with anyio.move_on_after(timeout) as scope:
+                results = await invoke_callable(function.callable, values,
+                                                max_depth=self.max_depth)
+            if scope.cancelled_caught:
+                raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                              f"{function.full_name} did not finish within {timeout} s")
         return unmarshal_results(function, results)
 
 
