@@ -28,3 +28,13 @@ def test_external_rodata_outside_the_file_is_rejected(compile_mlir):
         BytecodeModule.load(data[:len(data) - 4096])
     assert caught.value.status == StatusCode.INVALID_ARGUMENT
     assert "rodata segment" in str(caught.value)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_external_rodata_keeps_its_64_byte_alignment_in_memory(compile_mlir, layout):
+    import numpy
+    module = BytecodeModule.load(compile_mlir("vm_rodata.mlir", *LAYOUTS[layout], mode="vm"))
+    for segment in module.definition.rodata:
+        if segment.external:
+            address = numpy.frombuffer(segment.data, dtype=numpy.uint8).__array_interface__["data"][0]
+            assert address % 64 == 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import types
+
+import numpy
 from bisect import bisect_right
 from typing import Any, Callable
 
@@ -24,6 +26,8 @@ from ._module_definition import ModuleDef, parse_module_definition
 from ._runtime_support import SUPPORT, _unresolved_import
 from ._translator import TranslatedModule, translate_module
 from ._verifier import verify_module
+
+_ALIGNMENT = 64
 
 DEFAULT_QUANTUM = 20000
 """Instructions (approximately) a frame runs between scheduling checkpoints."""
@@ -74,7 +78,8 @@ class BytecodeModule(Module):
                 raise VMError(StatusCode.NOT_FOUND,
                               f"cannot read module {os.fspath(source)!r}: {error.strerror}") from None
         else:
-            contents = bytes(source)
+            contents = source
+        contents = _aligned_copy(contents)
         return cls(parse_module_definition(contents), contents)
 
     def _compile(self) -> Callable:
@@ -135,6 +140,17 @@ class BytecodeModule(Module):
         if position < 0:
             return None
         return _resolve_location(debug.locations, entries[position][1], 0)
+
+
+def _aligned_copy(contents) -> memoryview:
+    """The module bytes at a 64-byte boundary, so rodata keeps the alignment
+    the file gives it (kernels may assume 64-byte-aligned constants)."""
+    data = numpy.frombuffer(memoryview(contents).cast("B"), dtype=numpy.uint8)
+    storage = numpy.empty(len(data) + _ALIGNMENT, dtype=numpy.uint8)
+    start = (-storage.__array_interface__["data"][0]) % _ALIGNMENT
+    aligned = storage[start:start + len(data)]
+    aligned[:] = data
+    return memoryview(aligned).toreadonly()
 
 
 def _resolve_location(locations, index: int, depth: int) -> str | None:
