@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asyncvm.vm import StatusCode, VMError
+from asyncvm.vm import StatusCode, VMError, active_tracer
 
 from ._buffer import Buffer
 from ._executable import DispatchState, Executable, run_in_order
@@ -98,8 +98,13 @@ class CommandBuffer:
                     buffer, offset, _ = workgroups.resolve(binding_table)
                     workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
                 resolved = tuple(reference.resolve(binding_table) for reference in bindings)
+                tracer = active_tracer()
+                began = tracer.now() if tracer is not None else 0.0
                 executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
                                                            for_each))
+                if tracer is not None:
+                    tracer.complete(executable.function_names[ordinal], "dispatch", began,
+                                    format=executable.format, workgroups=list(workgroups))
             elif kind == "fill":
                 buffer, offset, length = command[1].resolve(binding_table)
                 buffer.fill(offset, length, command[2])

@@ -19,7 +19,7 @@ import fnmatch
 import os
 from typing import Callable
 
-from asyncvm.vm import StatusCode, VMError
+from asyncvm.vm import StatusCode, VMError, active_tracer
 
 from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
@@ -103,13 +103,21 @@ class Device:
         A failed wait or failing work fails ``signal`` (the error is not
         raised here: it travels through the fence).
         """
+        tracer = active_tracer()
+        if tracer is not None:
+            tracer.instant("queue.submit", "queue", device=self.identifier)
+
         def start(failure) -> None:
             if failure is None:
+                began = tracer.now() if tracer is not None else 0.0
                 try:
                     work()
                 except Exception as error:  # the work's failure belongs to its fence
                     failure = error if isinstance(error, VMError) else VMError(
                         StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+                if tracer is not None:
+                    tracer.complete("queue.work", "queue", began, device=self.identifier,
+                                    failed=failure is not None)
             if signal is not None:
                 if failure is None:
                     signal.signal()

@@ -12,7 +12,7 @@ import sys
 
 import anyio
 
-from asyncvm.vm import VMError
+from asyncvm.vm import VMError, tracing
 
 from . import _benchmark, _check, _dump, _run
 
@@ -36,8 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     arguments = _parser().parse_args(argv)
     command = _COMMANDS[arguments.command][0]
+    trace_path = getattr(arguments, "trace", None)
     try:
-        return anyio.run(command.run, arguments)
+        if trace_path is None:
+            return anyio.run(command.run, arguments)
+        with tracing() as tracer:
+            try:
+                return anyio.run(command.run, arguments)
+            finally:
+                tracer.write(trace_path)
     except VMError as error:
         sys.stdout.flush()
         print(f"error: {error}", file=sys.stderr)

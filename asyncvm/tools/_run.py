@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "[[1 2][3 4]] forms, or @file.npy")
     parser.add_argument("--device", default="local-sync",
                         choices=["local-sync", "local-task"], help="the HAL device")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="write a Chrome/Perfetto trace (JSON) of invocations, "
+                             "suspensions, queue work and kernels")
 
 
 def prepare_call(arguments: argparse.Namespace):

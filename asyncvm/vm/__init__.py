@@ -16,6 +16,7 @@ from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
 from ._native_module import NativeModule, NativeModuleState
 from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
 from ._status import FrameLocation, StatusCode, VMError
+from ._tracing import Tracer, active_tracer, tracing
 from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits,
                       round_f32, wrap_i32, wrap_i64)
 
@@ -23,7 +24,7 @@ __all__ = [
     "ANY_REF", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "Dependency",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
-    "TypeInfo", "VMBuffer", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
+    "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
     "resolve_type_name", "round_f32", "run_frames", "run_frames_sync", "wrap_i32", "wrap_i64",
 ]

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 import anyio
 
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
+from . import _tracing
 from ._instance import Instance
 from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable
 from ._module import Module, ModuleState, ResolvedImport
@@ -211,6 +212,17 @@ class Context:
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
+        tracer = _tracing._active
+        if tracer is not None:
+            identifier = tracer.new_id()
+            tracer.begin_async(function.full_name, "invocation", identifier)
+            try:
+                return await self._invoke(function, values, timeout)
+            finally:
+                tracer.end_async(function.full_name, "invocation", identifier)
+        return await self._invoke(function, values, timeout)
+
+    async def _invoke(self, function: Function, values: list, timeout: float | None) -> tuple:
         if timeout is None:
             results = await invoke_callable(function.callable, values, max_depth=self.max_depth)
         else:

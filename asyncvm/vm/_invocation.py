@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import anyio.lowlevel
 
+from . import _tracing
 from ._status import FrameLocation, StatusCode, VMError
 
 DEFAULT_MAX_DEPTH = 1024
@@ -122,7 +123,11 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
                 continue
             if request is None:
                 value = None
-                await anyio.lowlevel.checkpoint()
+                tracer = _tracing._active
+                if tracer is None:
+                    await anyio.lowlevel.checkpoint()
+                else:
+                    await _traced_wait(tracer, anyio.lowlevel.checkpoint(), "yield", stack)
             elif request.__class__ is _GeneratorType:
                 if len(stack) >= max_depth:
                     raise VMError(StatusCode.RESOURCE_EXHAUSTED,
@@ -130,7 +135,11 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
                 push(request)
                 value = None
             else:
-                value = await request
+                tracer = _tracing._active
+                if tracer is None:
+                    value = await request
+                else:
+                    value = await _traced_wait(tracer, request, "await import", stack)
     except Exception as error:
         _fail_invocation(error, stack)
     except BaseException:
@@ -207,6 +216,18 @@ def _fail_invocation(error: Exception, stack: list) -> None:
     if converted is error:
         raise error
     raise converted from error
+
+
+async def _traced_wait(tracer, awaitable, reason: str, stack: list):
+    """Awaits ``awaitable`` inside a "suspended" span of the trace."""
+    location = _describe_suspended(stack[-1]) if stack else None
+    identifier = tracer.new_id()
+    tracer.begin_async("suspended", "suspension", identifier, reason=reason,
+                       at=str(location) if location else "?")
+    try:
+        return await awaitable
+    finally:
+        tracer.end_async("suspended", "suspension", identifier)
 
 
 def _close_all(stack: list) -> None:
