@@ -16,6 +16,13 @@ from ._buffer import ALLOCATION_ALIGNMENT, Buffer, aligned_array
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
 
 
+def _byte_size(element_type: ElementType, shape: tuple[int, ...]) -> int:
+    size = element_type.byte_size
+    for dimension in shape:
+        size *= dimension
+    return size
+
+
 class BufferView:
     __slots__ = ("buffer", "shape", "element_type", "encoding_type", "__weakref__")
 
@@ -25,9 +32,7 @@ class BufferView:
         if any(dimension < 0 for dimension in shape):
             raise VMError(StatusCode.INVALID_ARGUMENT, f"negative dimension in shape {shape}")
         element_type = ElementType(element_type)
-        size = element_type.byte_size
-        for dimension in shape:
-            size *= dimension
+        size = _byte_size(element_type, shape)
         if size > buffer.length:
             raise VMError(StatusCode.OUT_OF_RANGE,
                           f"a {'x'.join(map(str, shape)) or 'scalar'} {element_type.name} view "
@@ -52,10 +57,7 @@ class BufferView:
 
     @property
     def byte_length(self) -> int:
-        size = self.element_type.byte_size
-        for dimension in self.shape:
-            size *= dimension
-        return size
+        return _byte_size(self.element_type, self.shape)
 
     def to_array(self) -> numpy.ndarray:
         return self.buffer.array(self.element_type.dtype, self.shape)

@@ -64,7 +64,9 @@ class ExecutableHandle:
 
 
 def _text(buffer: VMBuffer | None) -> str:
-    return "" if buffer is None else buffer.tobytes().decode("utf-8", "replace")
+    if buffer is None:
+        return ""
+    return _require(buffer, VMBuffer, "string").tobytes().decode("utf-8", "replace")
 
 
 def _require(value: Any, cls: type, what: str):
@@ -383,9 +385,12 @@ class HalModule(NativeModule):
         def fence_create(device, flags):
             return Fence.at(Semaphore(0), 1)
 
+        def fences_of(fences) -> list:
+            return [_require(f, Fence, "fence") for f in fences if f is not None]
+
         @export("0ICrD_r", name="fence.join")
         def fence_join(flags, fences):
-            return Fence.join(fences)
+            return Fence.join(fences_of(fences))
 
         @export("0r_i", name="fence.query")
         def fence_query(fence):
@@ -403,7 +408,7 @@ class HalModule(NativeModule):
 
         @export("0iICrD_i", name="fence.await")
         def fence_await(timeout_milliseconds, flags, fences):
-            joined = Fence.join(fences)
+            joined = Fence.join(fences_of(fences))
             if joined.reached():  # nothing to wait for: no suspension
                 return 0
             timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0

@@ -127,7 +127,9 @@ def test_device_queries():
     device = Device()
     assert device.query_i64("hal.device.id", "local*") == (True, 1)
     assert device.query_i64("hal.device.id", "cuda*") == (True, 0)
-    assert device.query_i64("hal.executable.format", "vmvx-bytecode-fb")[0]
+    import modules.vmvx  # noqa: F401  (registers the VMVX loader)
+    assert device.query_i64("hal.executable.format", "vmvx-bytecode-fb") == (True, 1)
+    assert device.query_i64("hal.executable.format", "spirv-fb") == (True, 0)
     assert device.query_i64("nope", "nothing") == (False, 0)
     with pytest.raises(VMError) as caught:
         Device("vulkan")

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import os
 import types
-
-import numpy
 from bisect import bisect_right
 from typing import Any, Callable
+
+import numpy
 
 from asyncvm.vm import (Dependency, FrameLocation, FunctionDescriptor, ImportDescriptor, Module,
                         ModuleState, ResolvedImport, StatusCode, VMBuffer, VMError,
                         invoke_callable, register_frame_describer, resolve_type_name)
+
+from hal import aligned_array
 
 from ._decoder import DecodedInstruction
 from ._module_definition import ModuleDef, parse_module_definition
 from ._runtime_support import SUPPORT, _unresolved_import
 from ._translator import TranslatedModule, translate_module
 from ._verifier import verify_module
-
-_ALIGNMENT = 64
 
 DEFAULT_QUANTUM = 20000
 """Instructions (approximately) a frame runs between scheduling checkpoints."""
@@ -146,11 +146,7 @@ def _aligned_copy(contents) -> memoryview:
     """The module bytes at a 64-byte boundary, so rodata keeps the alignment
     the file gives it (kernels may assume 64-byte-aligned constants)."""
     data = numpy.frombuffer(memoryview(contents).cast("B"), dtype=numpy.uint8)
-    storage = numpy.empty(len(data) + _ALIGNMENT, dtype=numpy.uint8)
-    start = (-storage.__array_interface__["data"][0]) % _ALIGNMENT
-    aligned = storage[start:start + len(data)]
-    aligned[:] = data
-    return memoryview(aligned).toreadonly()
+    return memoryview(aligned_array(data)).toreadonly()
 
 
 def _resolve_location(locations, index: int, depth: int) -> str | None:
