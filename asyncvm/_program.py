@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import numpy
 
 import modules.vmvx  # noqa: F401  (registers the vmvx-bytecode-fb loader with the HAL)
-from asyncvm.vm import Context, Function, Instance, Module
+from asyncvm.vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function,
+                        Instance, Module)
 from hal import BufferView, Device, HalModule, aligned_array  # noqa: F401 (re-exported)
 from modules.bytecode import BytecodeModule
 
@@ -71,13 +72,17 @@ def load_module(source: Source | Module) -> Module:
 
 
 def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
-         instance: Instance | None = None, device: str = "local-sync") -> Program:
+         instance: Instance | None = None, device: str = "local-sync",
+         quantum: int = DEFAULT_QUANTUM, time_slice: float = DEFAULT_TIME_SLICE,
+         max_depth: int = DEFAULT_MAX_DEPTH) -> Program:
     """Loads a program: ``modules`` are registered first, then ``source``.
 
     If any of them imports ``hal.*`` and no HAL module is given, one is
-    registered first over a ``device`` (``local-sync``). Raises VMError if a
-    file is unreadable, malformed, or an import does not resolve. Does not
-    suspend; module initializers run on the first call.
+    registered first over a ``device`` (``local-sync``). ``quantum``,
+    ``time_slice`` and ``max_depth`` are the context's scheduling settings
+    (see :class:`asyncvm.vm.Context`). Raises VMError if a file is
+    unreadable, malformed, or an import does not resolve, or a setting is out
+    of range. Does not suspend; module initializers run on the first call.
     """
     loaded = [load_module(item) for item in modules]
     main = load_module(source)
@@ -86,5 +91,6 @@ def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
                     for module in everything for descriptor in module.imports)
     if needs_hal and not any(module.name == "hal" for module in everything):
         everything.insert(0, HalModule([Device(device)]))
-    context = Context(instance, everything)
+    context = Context(instance, everything, max_depth=max_depth, quantum=quantum,
+                      time_slice=time_slice)
     return Program(context, main)

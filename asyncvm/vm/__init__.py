@@ -8,8 +8,8 @@ from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
 from ._instance import Instance
-from ._invocation import (DEFAULT_MAX_DEPTH, invoke_callable, register_frame_describer,
-                          run_frames, run_frames_sync)
+from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, QUANTUM_CHECK,
+                          invoke_callable, register_frame_describer, run_frames, run_frames_sync)
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
@@ -21,7 +21,8 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
-    "ANY_REF", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "Dependency",
+    "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
+    "DEFAULT_TIME_SLICE", "Dependency", "QUANTUM_CHECK",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",

@@ -13,7 +13,10 @@ asynchronously, once, in registration order: on the first invocation or on
 
 Concurrency: one context may serve many concurrent invocations on its event
 loop thread. Module state (globals) is shared by them, as in IREE; each
-invocation has its own stack and registers.
+invocation has its own stack and registers. Scheduling: a bytecode frame
+checks the clock every ``quantum`` instructions and the invocation yields to
+the event loop once it has run ``time_slice`` seconds without suspending
+(``time_slice=0`` yields at every check: a pure instruction budget).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import anyio
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from . import _tracing
 from ._instance import Instance
-from ._invocation import DEFAULT_MAX_DEPTH, invoke_callable
+from ._invocation import DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, invoke_callable
 from ._module import Module, ModuleState, ResolvedImport
 from ._status import StatusCode, VMError
 from ._values import ValueKind, coerce_argument
@@ -58,9 +61,22 @@ class Context:
     """An ordered set of module states sharing one instance."""
 
     def __init__(self, instance: Instance | None = None, modules: Iterable[Module] = (),
-                 *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+                 *, max_depth: int = DEFAULT_MAX_DEPTH, quantum: int = DEFAULT_QUANTUM,
+                 time_slice: float = DEFAULT_TIME_SLICE) -> None:
+        """Raises INVALID_ARGUMENT for a scheduling setting out of range, and
+        what :meth:`register_modules` raises."""
+        if not isinstance(max_depth, int) or max_depth < 1:
+            raise VMError(StatusCode.INVALID_ARGUMENT, f"max_depth must be >= 1, got {max_depth!r}")
+        if not isinstance(quantum, int) or not 1 <= quantum <= 1 << 30:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"quantum must be an instruction count in [1, 2**30], got {quantum!r}")
+        if not isinstance(time_slice, (int, float)) or not time_slice >= 0:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"time_slice must be >= 0 seconds, got {time_slice!r}")
         self.instance = instance if instance is not None else Instance()
         self.max_depth = max_depth
+        self.quantum = quantum
+        self.time_slice = float(time_slice)
         self._modules: list[Module] = []
         self._states: list[ModuleState] = []
         self._initialized = False
@@ -224,11 +240,13 @@ class Context:
 
     async def _invoke(self, function: Function, values: list, timeout: float | None) -> tuple:
         if timeout is None:
-            results = await invoke_callable(function.callable, values, max_depth=self.max_depth)
+            results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
+                                            time_slice=self.time_slice)
         else:
             with anyio.move_on_after(timeout) as scope:
                 results = await invoke_callable(function.callable, values,
-                                                max_depth=self.max_depth)
+                                                max_depth=self.max_depth,
+                                                time_slice=self.time_slice)
             if scope.cancelled_caught:
                 raise VMError(StatusCode.DEADLINE_EXCEEDED,
                               f"{function.full_name} did not finish within {timeout} s")

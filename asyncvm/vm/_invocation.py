@@ -7,13 +7,19 @@ hands the driver below a *request* by yielding it:
   sends the callee's result tuple back into the caller when it returns;
 * an awaitable — an async import (``hal.fence.await``, an async Python
   export): the driver awaits it and sends its result tuple back;
-* ``None`` — ``vm.yield`` or the end of a scheduling quantum: the driver
-  passes control to the event loop once (``anyio.lowlevel.checkpoint``).
+* ``None`` — ``vm.yield``: the driver passes control to the event loop once
+  (``anyio.lowlevel.checkpoint``);
+* :data:`QUANTUM_CHECK` — a frame ran its instruction budget (``quantum``)
+  without another suspension: the driver reads the clock and passes control
+  to the event loop only if the invocation has run for ``time_slice`` seconds
+  since it last did. Frame pushes are counted the same way (every
+  :data:`CALLS_PER_CHECK` calls), so work spread over many short calls is
+  sliced too.
 
 The stack is a Python list of generators, so VM recursion never recurses in
 Python, and its depth is bounded (RESOURCE_EXHAUSTED past ``max_depth``).
-Those three are the only places an invocation suspends; between them it
-runs plain synchronous Python.
+Those are the only places an invocation suspends; between them it runs
+plain synchronous Python.
 
 Any exception escaping a frame ends the invocation: every frame still on the
 stack is closed (dropping the refs it held) and the error is re-raised as a
@@ -23,6 +29,7 @@ unwinds the same way and propagates unchanged.
 
 from __future__ import annotations
 
+import time
 import types
 from typing import Any, Callable
 
@@ -33,6 +40,27 @@ from ._status import FrameLocation, StatusCode, VMError
 
 DEFAULT_MAX_DEPTH = 1024
 """Frames an invocation may stack before RESOURCE_EXHAUSTED."""
+
+DEFAULT_QUANTUM = 2000
+"""Instructions a bytecode frame runs between two clock checks (about 0.1 ms
+of host code; a check costs a generator round trip and a clock read)."""
+
+DEFAULT_TIME_SLICE = 0.002
+"""Seconds an invocation may run before it yields to the event loop."""
+
+CALLS_PER_CHECK = 16
+"""Frame pushes between two clock checks."""
+
+
+class _QuantumCheck:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "QUANTUM_CHECK"
+
+
+QUANTUM_CHECK = _QuantumCheck()
+"""What a frame yields when its instruction budget runs out."""
 
 _GeneratorType = types.GeneratorType
 _frame_describers: dict[types.CodeType, Callable[[int], FrameLocation]] = {}
@@ -97,11 +125,15 @@ def as_vm_error(error: BaseException, stack: list) -> VMError:
     return converted.with_backtrace(backtrace)
 
 
-async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
+                     time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
     """Runs a request (a generator frame or an awaitable) to completion.
 
     Returns the root's result tuple. Suspends at the requests described in the
-    module docstring. Raises VMError on failure; cancellation propagates.
+    module docstring: always at ``vm.yield`` and awaited imports, and at a
+    quantum check or a call once ``time_slice`` seconds have passed since the
+    last suspension. Raises VMError on failure; cancellation propagates after
+    every frame is closed.
     """
     if root.__class__ is tuple:
         return root
@@ -110,6 +142,9 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
     stack: list = [root]
     push = stack.append
     pop = stack.pop
+    clock = time.perf_counter
+    slice_end = clock() + time_slice
+    calls = CALLS_PER_CHECK
     value: Any = None
     try:
         while True:
@@ -121,25 +156,32 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
                 if not stack:
                     return value
                 continue
-            if request is None:
-                value = None
-                tracer = _tracing._active
-                if tracer is None:
-                    await anyio.lowlevel.checkpoint()
-                else:
-                    await _traced_wait(tracer, anyio.lowlevel.checkpoint(), "yield", stack)
+            value = None
+            if request is QUANTUM_CHECK:
+                if clock() >= slice_end:
+                    await _checkpoint(stack, "quantum")
+                    slice_end = clock() + time_slice
             elif request.__class__ is _GeneratorType:
                 if len(stack) >= max_depth:
                     raise VMError(StatusCode.RESOURCE_EXHAUSTED,
                                   f"call stack exhausted ({max_depth} frames)")
                 push(request)
-                value = None
+                calls -= 1
+                if calls < 0:
+                    calls = CALLS_PER_CHECK
+                    if clock() >= slice_end:
+                        await _checkpoint(stack, "quantum")
+                        slice_end = clock() + time_slice
+            elif request is None:
+                await _checkpoint(stack, "yield")
+                slice_end = clock() + time_slice
             else:
                 tracer = _tracing._active
                 if tracer is None:
                     value = await request
                 else:
                     value = await _traced_wait(tracer, request, "await import", stack)
+                slice_end = clock() + time_slice
     except Exception as error:
         _fail_invocation(error, stack)
     except BaseException:
@@ -147,8 +189,18 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
         raise
 
 
+async def _checkpoint(stack: list, reason: str) -> None:
+    """Passes control to the event loop once (a cancellation point)."""
+    tracer = _tracing._active
+    if tracer is None:
+        await anyio.lowlevel.checkpoint()
+    else:
+        await _traced_wait(tracer, anyio.lowlevel.checkpoint(), reason, stack)
+
+
 async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
-                          max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+                          max_depth: int = DEFAULT_MAX_DEPTH,
+                          time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
     """Calls a function of the VM function protocol and runs it to completion.
 
     Failures while it runs synchronously are converted like any other: a
@@ -160,7 +212,7 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
         _fail_invocation(error, [])
     if result.__class__ is tuple:
         return result
-    return await run_frames(result, max_depth=max_depth)
+    return await run_frames(result, max_depth=max_depth, time_slice=time_slice)
 
 
 def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
@@ -193,7 +245,7 @@ def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
                     return value
                 continue
             value = None
-            if request is None:
+            if request is None or request is QUANTUM_CHECK:
                 continue
             if request.__class__ is _GeneratorType:
                 if len(stack) >= max_depth:

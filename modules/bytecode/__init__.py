@@ -1,8 +1,8 @@
 """Bytecode modules: VMFB reading, the instruction set, verifier, interpreter, disassembler."""
 
 from ._instruction_set import INSTRUCTIONS, Field, Instruction
-from ._module import DEFAULT_QUANTUM, BytecodeModule, BytecodeModuleState
+from ._module import BytecodeModule, BytecodeModuleState
 from ._module_definition import ModuleDef, parse_module_definition
 
-__all__ = ["BytecodeModule", "BytecodeModuleState", "DEFAULT_QUANTUM", "Field", "INSTRUCTIONS",
+__all__ = ["BytecodeModule", "BytecodeModuleState", "Field", "INSTRUCTIONS",
            "Instruction", "ModuleDef", "parse_module_definition"]

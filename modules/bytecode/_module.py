@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import numpy
 
-from asyncvm.vm import (Dependency, FrameLocation, FunctionDescriptor, ImportDescriptor, Module,
+from asyncvm.vm import (DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Dependency, FrameLocation,
+                        FunctionDescriptor, ImportDescriptor, Module,
                         ModuleState, ResolvedImport, StatusCode, VMBuffer, VMError,
                         invoke_callable, register_frame_describer, resolve_type_name)
 
@@ -29,7 +30,6 @@ from ._runtime_support import SUPPORT, _unresolved_import
 from ._translator import TranslatedModule, translate_module
 from ._verifier import verify_module
 
-DEFAULT_QUANTUM = 20000
 """Instructions (approximately) a frame runs between scheduling checkpoints."""
 
 
@@ -193,6 +193,7 @@ class BytecodeModuleState(ModuleState):
                         for resolved in imports]
         self.resolved = tuple(1 if resolved.function is not None else 0 for resolved in imports)
         self.quantum = getattr(context, "quantum", DEFAULT_QUANTUM)
+        self.time_slice = getattr(context, "time_slice", DEFAULT_TIME_SLICE)
         capacity = definition.global_bytes_capacity
         ref_count = definition.global_ref_count
 
@@ -220,9 +221,11 @@ class BytecodeModuleState(ModuleState):
     async def initialize(self, context: Any) -> None:
         ordinal = self.module.export_ordinal("__init")
         if ordinal is not None:
-            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth)
+            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth,
+                                  time_slice=self.time_slice)
 
     async def deinitialize(self, context: Any) -> None:
         ordinal = self.module.export_ordinal("__deinit")
         if ordinal is not None:
-            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth)
+            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth,
+                                  time_slice=self.time_slice)

@@ -15,7 +15,7 @@ import warnings
 
 import numpy
 
-from asyncvm.vm import StatusCode, TypeInfo, ValueKind, VMBuffer, VMError, VMList
+from asyncvm.vm import QUANTUM_CHECK, StatusCode, TypeInfo, ValueKind, VMBuffer, VMError, VMList
 from asyncvm.vm._values import (bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits, round_f32,
                                 wrap_i32, wrap_i64)
 
@@ -376,5 +376,5 @@ SUPPORT = {name: value for name, value in globals().items()
 SUPPORT.update({
     "_math": math, "_bits_to_f32": bits_to_f32, "_f32_to_bits": f32_to_bits,
     "_bits_to_f64": bits_to_f64, "_f64_to_bits": f64_to_bits, "_VMList": VMList,
-    "_VMBuffer": VMBuffer,
+    "_VMBuffer": VMBuffer, "_CHECK": QUANTUM_CHECK,
 })

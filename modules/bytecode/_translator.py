@@ -17,8 +17,9 @@ Suspension points in generated code, all ``yield`` to the invocation driver
   returned: a generator (a bytecode frame, which the driver pushes) or an
   awaitable (an async import). A bytecode function with no calls, loops or
   yields translates to a plain function and returns its result tuple directly;
-* ``vm.yield`` yields ``None``, and so does a backward branch once the frame's
-  instruction budget (``state.quantum``) is used up.
+* ``vm.yield`` yields ``None``; a backward branch yields ``QUANTUM_CHECK``
+  once the frame's instruction budget (``state.quantum``) is used up, and the
+  driver decides whether the time slice is over.
 
 Every generated line maps back to the bytecode offset it came from, so a
 failure's traceback names ``module.function@pc``.
@@ -349,7 +350,7 @@ class _FunctionTranslator:
         self.line(depth, f"_q -= {cost}")
         self.line(depth, "if _q < 0:")
         self.line(depth + 1, "_q = _QUANTUM")
-        self.line(depth + 1, "yield None")
+        self.line(depth + 1, "yield _CHECK")
 
     # -- instructions -----------------------------------------------------------------
 
