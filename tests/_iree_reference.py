@@ -31,6 +31,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+import numpy
+
 __all__ = [
     "IreeError",
     "IreeProgram",
@@ -305,3 +307,17 @@ def iree_invoke_sequence(
         except IreeError as e:
             out.append(e)
     return out
+
+
+def iree_tensor_results(vmfb: "str | os.PathLike[str]", function: str, arguments: Sequence[Any],
+                        driver: str = "local-sync") -> list:
+    """Calls a tensor function in IREE's runtime (its high-level API) and
+    returns the results as numpy arrays (scalars as 0-d arrays)."""
+    rt = _runtime()
+    config = rt.Config(driver)
+    with open(vmfb, "rb") as f:
+        module = rt.VmModule.copy_buffer(config.vm_instance, f.read())
+    context = rt.SystemContext(config=config, vm_modules=[module])
+    results = getattr(context.modules, module.name)[function](*arguments)
+    results = results if isinstance(results, (list, tuple)) else [results]
+    return [r.to_host() if hasattr(r, "to_host") else numpy.asarray(r) for r in results]

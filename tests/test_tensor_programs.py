@@ -7,6 +7,7 @@ import numpy
 import pytest
 
 import asyncvm
+from _iree_reference import iree_tensor_results
 from asyncvm.vm import StatusCode, VMError
 
 pytestmark = pytest.mark.anyio
@@ -54,12 +55,7 @@ BUILDS = {"bytecode": (), "microkernels": ("--iree-vmvx-enable-microkernels",
 
 
 def iree_results(vmfb, function, arguments):
-    config = runtime.Config("local-sync")
-    module = runtime.VmModule.copy_buffer(config.vm_instance, vmfb.read_bytes())
-    context = runtime.SystemContext(config=config, vm_modules=[module])
-    results = getattr(context.modules, module.name)[function](*arguments)
-    results = results if isinstance(results, (list, tuple)) else [results]
-    return [r.to_host() if hasattr(r, "to_host") else numpy.asarray(r) for r in results]
+    return iree_tensor_results(vmfb, function, arguments)
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDS))
