@@ -215,16 +215,15 @@ class Context:
         """Invokes an export with Python arguments; returns its results as a tuple.
 
         Arguments are checked against the calling convention (INVALID_ARGUMENT
-        names the argument). Suspends at the invocation's suspension points.
-        Raises VMError with a VM backtrace on failure. With ``timeout``
-        (seconds), an invocation still running then is cancelled at its next
-        suspension point — its frames unwound, the context left usable — and
-        raises DEADLINE_EXCEEDED.
+        names the argument). The first call runs the module initializers.
+        Suspends at the invocation's suspension points. Raises VMError with a
+        VM backtrace on failure. With ``timeout`` (seconds, covering the
+        initializers too), an invocation still running then is cancelled at
+        its next suspension point — its frames unwound, the context left
+        usable — and raises DEADLINE_EXCEEDED.
         """
         if self._closed:
             raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
-        if not self._initialized or self._initialize_error is not None:
-            await self.initialize()
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
@@ -240,16 +239,19 @@ class Context:
 
     async def _invoke(self, function: Function, values: list, timeout: float | None) -> tuple:
         if timeout is None:
-            results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
-                                            time_slice=self.time_slice)
-        else:
-            with anyio.move_on_after(timeout) as scope:
-                results = await invoke_callable(function.callable, values,
-                                                max_depth=self.max_depth,
-                                                time_slice=self.time_slice)
-            if scope.cancelled_caught:
-                raise VMError(StatusCode.DEADLINE_EXCEEDED,
-                              f"{function.full_name} did not finish within {timeout} s")
+            return await self._initialize_and_run(function, values)
+        with anyio.move_on_after(timeout) as scope:
+            return await self._initialize_and_run(function, values)
+        if scope.cancelled_caught:
+            raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                          f"{function.full_name} did not finish within {timeout} s")
+        raise VMError(StatusCode.INTERNAL, f"{function.full_name} ended without results")
+
+    async def _initialize_and_run(self, function: Function, values: list) -> tuple:
+        if not self._initialized or self._initialize_error is not None:
+            await self.initialize()
+        results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
+                                        time_slice=self.time_slice)
         return unmarshal_results(function, results)
 
 
