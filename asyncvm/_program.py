@@ -37,6 +37,15 @@ class Program:
         """Public exports of the main module (IREE's internal ``__init`` etc. left out)."""
         return [d.name for d in self.main.exports if not d.name.startswith("__")]
 
+    @property
+    def device(self) -> Device | None:
+        """The first device of the program's HAL module (None without one):
+        its ``statistics`` tell what is allocated and still alive."""
+        for module in self.context.modules:
+            if isinstance(module, HalModule) and module.devices:
+                return module.devices[0]
+        return None
+
     def lookup(self, name: str) -> Function:
         """A function of the main module, or ``module.function`` from any module."""
         function = self._functions.get(name)

@@ -4,6 +4,7 @@ It stands on the core (``asyncvm.vm``) alone; executable formats register
 their loaders with it from above (``hal.register_loader``).
 """
 
+from ._allocator_statistics import AllocatorSnapshot
 from ._buffer import Buffer, aligned_array
 from ._buffer_view import BufferView
 from ._command_buffer import CommandBuffer
@@ -17,7 +18,7 @@ from ._native_library import SystemLibraryExecutable
 from ._semaphore import MAX_VALUE, Semaphore
 from ._wakeup import Wakeup
 
-__all__ = ["Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
+__all__ = ["AllocatorSnapshot", "Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
            "EmbeddedElfExecutable",
            "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore", "SystemLibraryExecutable",
            "Wakeup", "aligned_array", "register_loader", "supported_formats"]

@@ -21,6 +21,7 @@ from typing import Callable
 
 from asyncvm.vm import StatusCode, VMError, active_tracer
 
+from ._allocator_statistics import AllocatorSnapshot, AllocatorStatistics
 from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
 from ._executable import load_executable, supported_formats
@@ -40,6 +41,7 @@ class Device:
         self.identifier = driver
         self.workers = 1
         self._queue_pool = self._workgroup_pool = None
+        self._allocator_statistics = AllocatorStatistics()
         if driver == "local-task":
             self.workers = workers or os.cpu_count() or 1
             # Queue work and workgroups use separate pools, so a queue operation
@@ -89,8 +91,17 @@ class Device:
     # -- resources ---------------------------------------------------------------------
 
     def allocate(self, length: int, memory_type: int = 0, usage: int = 0) -> Buffer:
-        return Buffer.allocate(length, zeroed=False, memory_type=memory_type,
-                               allowed_usage=usage)
+        """A new buffer (uninitialized, as in IREE), counted in :attr:`statistics`.
+        RESOURCE_EXHAUSTED if the host cannot provide it."""
+        buffer = Buffer.allocate(length, zeroed=False, memory_type=memory_type,
+                                 allowed_usage=usage)
+        self._allocator_statistics.track(buffer.storage, length)
+        return buffer
+
+    @property
+    def statistics(self) -> AllocatorSnapshot:
+        """A snapshot of what this device allocated and what is still alive."""
+        return self._allocator_statistics.snapshot()
 
     def create_executable(self, format_name: str, data: bytes, constants=()):
         return load_executable(format_name, data, tuple(constants))
