@@ -122,6 +122,8 @@ class Batcher:
                           f"{len(self.function.signature.arguments)} argument(s): none is "
                           f"left to batch after {len(self.fixed_arguments)} fixed ones")
         self._pending: collections.deque[_Request] = collections.deque()
+        self._waiting_rows: collections.Counter = collections.Counter()  # rows pending per kind
+        self._abandoned = 0  # pending requests whose callers are gone
         self._arrived: anyio.Event | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._slots: anyio.Semaphore | None = None
@@ -149,6 +151,8 @@ class Batcher:
         try:
             if kind is None:
                 return await self._group.__aexit__(None, None, None)
+            # Fail what is waiting before the collector can start it.
+            self._fail_waiting(StatusCode.CANCELLED, "the batcher closed before this request ran")
             self._group.cancel_scope.cancel()
             await self._group.__aexit__(None, None, None)
             return None
@@ -165,12 +169,16 @@ class Batcher:
                           "the batcher is not running (use it inside `async with`)")
         request = self._make_request(arguments)
         self._pending.append(request)
+        self._waiting_rows[request.key] += request.rows
         self.statistics.requests += 1
         self._arrived.set()
         try:
             await request.done.wait()
         except BaseException:
             request.abandoned = True
+            if not request.taken:
+                self._abandoned += 1
+                self._waiting_rows[request.key] -= request.rows
             raise
         if request.error is not None:
             raise request.error
@@ -245,7 +253,7 @@ class Batcher:
         return self._take(self._pending[0].key)
 
     def _rows_ready(self, key: tuple) -> int:
-        return sum(request.rows for request in self._pending if request.key == key)
+        return self._waiting_rows[key]
 
     def _take(self, key: tuple) -> list[_Request]:
         """Removes the oldest requests of one kind, up to max_batch_size rows."""
@@ -258,6 +266,7 @@ class Batcher:
                 batch.append(request)
                 rows += request.rows
                 request.taken = True
+                self._waiting_rows[key] -= request.rows
             else:
                 kept.append(request)
                 if request.key == key:
@@ -267,10 +276,11 @@ class Batcher:
         return batch
 
     def _drop_abandoned(self) -> None:
-        if any(request.abandoned for request in self._pending):
+        if self._abandoned:
             kept = collections.deque(r for r in self._pending if not r.abandoned)
             self.statistics.dropped_requests += len(self._pending) - len(kept)
             self._pending = kept
+            self._abandoned = 0
 
     async def _run_batch(self, batch: list[_Request]) -> None:
         try:
@@ -314,6 +324,7 @@ class Batcher:
     def _fail_waiting(self, status: StatusCode, message: str) -> None:
         while self._pending:
             self._pending.popleft().finish(None, VMError(status, message))
+        self._waiting_rows.clear()
 
 
 def _copy_error(error: VMError) -> VMError:
