@@ -125,28 +125,34 @@ def as_vm_error(error: BaseException, stack: list) -> VMError:
     return converted.with_backtrace(backtrace)
 
 
-async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
-                     time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
-    """Runs a request (a generator frame or an awaitable) to completion.
+async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
+                          max_depth: int = DEFAULT_MAX_DEPTH,
+                          time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
+    """Calls a function of the VM function protocol and runs it to completion.
 
-    Returns the root's result tuple. Suspends at the requests described in the
+    Returns the result tuple. Suspends at the requests described in the
     module docstring: always at ``vm.yield`` and awaited imports, and at a
     quantum check or a call once ``time_slice`` seconds have passed since the
-    last suspension. Raises VMError on failure; cancellation propagates after
-    every frame is closed.
+    last suspension. Raises VMError (with the backtrace of where it failed)
+    on failure; cancellation propagates after every frame is closed.
+
+    The driver is this one coroutine (no nested coroutine per frame or per
+    call layer), which keeps a suspended invocation small.
     """
-    if root.__class__ is tuple:
-        return root
-    if not isinstance(root, _GeneratorType):
-        return await root
-    stack: list = [root]
-    push = stack.append
-    pop = stack.pop
-    clock = time.perf_counter
-    slice_end = clock() + time_slice
-    calls = CALLS_PER_CHECK
-    value: Any = None
+    stack: list = []
     try:
+        root = function(*arguments)
+        if root.__class__ is tuple:
+            return root
+        if root.__class__ is not _GeneratorType:
+            return await root
+        stack.append(root)
+        push = stack.append
+        pop = stack.pop
+        clock = time.perf_counter
+        slice_end = clock() + time_slice
+        calls = CALLS_PER_CHECK
+        value: Any = None
         while True:
             try:
                 request = stack[-1].send(value)
@@ -189,6 +195,18 @@ async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
         raise
 
 
+async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,
+                     time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
+    """Runs a request already made (a result tuple, a generator frame or an
+    awaitable) to completion, as :func:`invoke_callable` does."""
+    return await invoke_callable(_identity, (root,), max_depth=max_depth,
+                                 time_slice=time_slice)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
 async def _checkpoint(stack: list, reason: str) -> None:
     """Passes control to the event loop once (a cancellation point)."""
     tracer = _tracing._active
@@ -196,23 +214,6 @@ async def _checkpoint(stack: list, reason: str) -> None:
         await anyio.lowlevel.checkpoint()
     else:
         await _traced_wait(tracer, anyio.lowlevel.checkpoint(), reason, stack)
-
-
-async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
-                          max_depth: int = DEFAULT_MAX_DEPTH,
-                          time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
-    """Calls a function of the VM function protocol and runs it to completion.
-
-    Failures while it runs synchronously are converted like any other: a
-    VMError with the backtrace of where it failed.
-    """
-    try:
-        result = function(*arguments)
-    except Exception as error:
-        _fail_invocation(error, [])
-    if result.__class__ is tuple:
-        return result
-    return await run_frames(result, max_depth=max_depth, time_slice=time_slice)
 
 
 def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
