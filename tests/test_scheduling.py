@@ -147,3 +147,21 @@ async def test_same_answers_with_any_budget(quantum_vmfb):
         program = asyncvm.load(quantum_vmfb, quantum=quantum, time_slice=time_slice)
         assert await program.invoke("spin", 5_000) == expected
         assert await program.invoke("spread", 40, 33) == (40 * 33,)
+
+
+async def test_a_loop_of_calls_that_never_suspend_still_yields(quantum_vmfb):
+    """Each spin(50) finishes without reaching a check; a tight loop of them
+    still lets the loop run once per time slice (here 0: after every call)."""
+    for time_slice, expect_turns in [(0.0, True), (math.inf, False)]:
+        program = asyncvm.load(quantum_vmfb, time_slice=time_slice)
+
+        async def many_calls():
+            for _ in range(200):
+                assert await program.invoke("spin", 50) == (spin_expected(50),)
+            return ()
+
+        _, turns = await count_turns_while(many_calls)
+        if expect_turns:
+            assert turns >= 150
+        else:
+            assert turns == 0

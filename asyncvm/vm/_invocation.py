@@ -16,6 +16,10 @@ hands the driver below a *request* by yielding it:
   :data:`CALLS_PER_CHECK` calls), so work spread over many short calls is
   sliced too.
 
+An invocation that finishes without having suspended yields once on its
+way out if no invocation has let the loop run for ``time_slice`` seconds,
+so a loop of calls that never suspend does not starve the loop either.
+
 The stack is a Python list of generators, so VM recursion never recurses in
 Python, and its depth is bounded (RESOURCE_EXHAUSTED past ``max_depth``).
 Those are the only places an invocation suspends; between them it runs
@@ -61,6 +65,12 @@ class _QuantumCheck:
 
 QUANTUM_CHECK = _QuantumCheck()
 """What a frame yields when its instruction budget runs out."""
+
+_last_suspension = 0.0
+"""When an invocation last let the event loop run (``time.perf_counter``).
+An invocation that finishes without suspending yields once if that was a
+time slice ago, so a loop of calls that never suspend cannot starve the
+loop. Shared by the threads' loops: it only decides when to yield."""
 
 _GeneratorType = types.GeneratorType
 _frame_describers: dict[types.CodeType, Callable[[int], FrameLocation]] = {}
@@ -139,17 +149,25 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
     The driver is this one coroutine (no nested coroutine per frame or per
     call layer), which keeps a suspended invocation small.
     """
+    global _last_suspension
     stack: list = []
     try:
         root = function(*arguments)
+        clock = time.perf_counter
         if root.__class__ is tuple:
+            if clock() - _last_suspension >= time_slice:
+                # Finished without suspending, but this thread's invocations
+                # have not let the loop run for a slice: a loop of such calls
+                # must not starve the other tasks.
+                await _checkpoint(stack, "quantum")
             return root
         if root.__class__ is not _GeneratorType:
-            return await root
+            value = await root
+            _last_suspension = clock()
+            return value
         stack.append(root)
         push = stack.append
         pop = stack.pop
-        clock = time.perf_counter
         slice_end = clock() + time_slice
         calls = CALLS_PER_CHECK
         value: Any = None
@@ -160,6 +178,8 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                 pop()
                 value = stop.value
                 if not stack:
+                    if clock() - _last_suspension >= time_slice:
+                        await _checkpoint(stack, "quantum")
                     return value
                 continue
             value = None
@@ -187,7 +207,8 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                     value = await request
                 else:
                     value = await _traced_wait(tracer, request, "await import", stack)
-                slice_end = clock() + time_slice
+                _last_suspension = clock()
+                slice_end = _last_suspension + time_slice
     except Exception as error:
         _fail_invocation(error, stack)
     except BaseException:
@@ -209,11 +230,13 @@ def _identity(value: Any) -> Any:
 
 async def _checkpoint(stack: list, reason: str) -> None:
     """Passes control to the event loop once (a cancellation point)."""
+    global _last_suspension
     tracer = _tracing._active
     if tracer is None:
         await anyio.lowlevel.checkpoint()
     else:
         await _traced_wait(tracer, anyio.lowlevel.checkpoint(), reason, stack)
+    _last_suspension = time.perf_counter()
 
 
 def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
