@@ -165,3 +165,28 @@ async def test_a_loop_of_calls_that_never_suspend_still_yields(quantum_vmfb):
             assert turns >= 150
         else:
             assert turns == 0
+
+
+async def test_context_serves_one_thread_at_a_time(quantum_vmfb, anyio_backend):
+    """While invocations run on this loop's thread, a call from another
+    thread (its own event loop) is FAILED_PRECONDITION; once they are done,
+    any thread may use the context."""
+    program = asyncvm.load(quantum_vmfb)
+
+    def call_from_another_thread():
+        try:
+            return anyio.run(program.invoke, "spin", 10, backend=anyio_backend)
+        except VMError as error:
+            return error
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(program.invoke, "spin", 2**31 - 1)
+        await anyio.sleep(0.01)
+        outcome = await anyio.to_thread.run_sync(call_from_another_thread)
+        group.cancel_scope.cancel()
+    assert isinstance(outcome, VMError)
+    assert outcome.status == StatusCode.FAILED_PRECONDITION
+    assert "another thread" in str(outcome)
+
+    assert await anyio.to_thread.run_sync(call_from_another_thread) == (spin_expected(10),)
+    assert await program.invoke("spin", 10) == (spin_expected(10),)

@@ -13,7 +13,11 @@ asynchronously, once, in registration order: on the first invocation or on
 
 Concurrency: one context may serve many concurrent invocations on its event
 loop thread. Module state (globals) is shared by them, as in IREE; each
-invocation has its own stack and registers. Scheduling: a bytecode frame
+invocation has its own stack and registers, and runs without interruption
+between its suspension points, so no other invocation sees a global
+half-updated between two of them. While invocations run on one thread, an
+invocation from another thread is FAILED_PRECONDITION: a context is used by
+one event-loop thread at a time (any thread once it is idle). Scheduling: a bytecode frame
 checks the clock every ``quantum`` instructions and the invocation yields to
 the event loop once it has run ``time_slice`` seconds without suspending
 (``time_slice=0`` yields at every check: a pure instruction budget).
@@ -21,6 +25,7 @@ the event loop once it has run ``time_slice`` seconds without suspending
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -83,6 +88,9 @@ class Context:
         self._initializing: anyio.Event | None = None
         self._initialize_error: BaseException | None = None
         self._closed = False
+        self._thread_lock = threading.Lock()
+        self._thread: int | None = None
+        self._running = 0
         self.register_modules(modules)
 
     # -- registration ------------------------------------------------------------
@@ -227,21 +235,41 @@ class Context:
         if isinstance(function, str):
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
-        tracer = _tracing._active
-        if tracer is None and timeout is None and self._initialized \
-                and self._initialize_error is None:
-            # The common case in one coroutine frame over the driver's.
-            results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
-                                            time_slice=self.time_slice)
-            return unmarshal_results(function, results)
-        if tracer is not None:
-            identifier = tracer.new_id()
-            tracer.begin_async(function.full_name, "invocation", identifier)
-            try:
-                return await self._invoke(function, values, timeout)
-            finally:
-                tracer.end_async(function.full_name, "invocation", identifier)
-        return await self._invoke(function, values, timeout)
+        self._enter_thread()
+        try:
+            tracer = _tracing._active
+            if tracer is None and timeout is None and self._initialized \
+                    and self._initialize_error is None:
+                # The common case in one coroutine frame over the driver's.
+                results = await invoke_callable(function.callable, values,
+                                                max_depth=self.max_depth,
+                                                time_slice=self.time_slice)
+                return unmarshal_results(function, results)
+            if tracer is not None:
+                identifier = tracer.new_id()
+                tracer.begin_async(function.full_name, "invocation", identifier)
+                try:
+                    return await self._invoke(function, values, timeout)
+                finally:
+                    tracer.end_async(function.full_name, "invocation", identifier)
+            return await self._invoke(function, values, timeout)
+        finally:
+            with self._thread_lock:
+                self._running -= 1
+
+    def _enter_thread(self) -> None:
+        """Counts an invocation in; FAILED_PRECONDITION if invocations of this
+        context are running on another thread (its event loop owns it until
+        they are done)."""
+        me = threading.get_ident()
+        with self._thread_lock:
+            if self._running and self._thread != me:
+                raise VMError(StatusCode.FAILED_PRECONDITION,
+                              "the context has invocations running on another thread; a "
+                              "context serves one event-loop thread at a time (use one "
+                              "context per thread)")
+            self._thread = me
+            self._running += 1
 
     async def _invoke(self, function: Function, values: list, timeout: float | None) -> tuple:
         if timeout is None:
