@@ -6,9 +6,16 @@ file, loads it with ctypes, removes the file at once (the mapping stays),
 and calls ``iree_hal_executable_library_query`` for a library of ABI
 version 6 at most. A dispatch calls the export once per workgroup with the
 environment, dispatch state and workgroup state laid out exactly as
-``executable_library.h`` defines them; ctypes releases the GIL for the call,
-so ``local-task`` workers really run kernels in parallel. A kernel that
-returns non-zero is INTERNAL naming the dispatch.
+``executable_library.h`` defines them, with the GIL released, so
+``local-task`` workers really run kernels in parallel. A kernel that returns
+non-zero is INTERNAL naming the dispatch and the workgroup (x, y, z).
+
+The workgroup loop runs in C when the optional extension
+``hal._workgroup_loop`` was built (``pip install`` builds it when a C
+compiler is present): a whole slice of workgroups costs one native call and
+one GIL release. Without it, or with :data:`NATIVE_WORKGROUP_LOOP` set to
+False, a Python loop calls each workgroup through ctypes, releasing and
+re-taking the GIL every time; the answers are the same.
 
 Loaded native code runs with the rights of this process: a ``.vmfb`` from an
 untrusted source is code.
@@ -24,6 +31,16 @@ import tempfile
 from asyncvm.vm import StatusCode, VMError
 
 from ._executable import DispatchState, register_loader
+
+try:
+    from ._workgroup_loop import run_workgroups as _run_workgroups
+except ImportError:  # built without a C compiler: the Python loop below
+    _run_workgroups = None
+
+NATIVE_WORKGROUP_LOOP = _run_workgroups is not None
+"""Whether dispatches run their workgroup loop in C (``hal._workgroup_loop``).
+True when the extension is importable; set it to False to use the Python
+loop (tests run both)."""
 
 LIBRARY_VERSION = 6
 QUERY_SYMBOL = "iree_hal_executable_library_query"
@@ -178,7 +195,11 @@ class LibraryExecutable:
         exports = library.exports
         self.function_names = [exports.names[i].decode() if exports.names else f"export{i}"
                                for i in range(exports.count)]
-        self._entries = [_ENTRY(exports.ptrs[i]) for i in range(exports.count)]
+        self._entry_addresses = [exports.ptrs[i] for i in range(exports.count)]
+        if not all(self._entry_addresses):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"{self.format} executable has an export without a function")
+        self._entries = [_ENTRY(address) for address in self._entry_addresses]
         self._attributes = [exports.attrs[i] if exports.attrs else DispatchAttributes()
                             for i in range(exports.count)]
         self._library_struct = library  # keeps the views alive with the library
@@ -205,22 +226,46 @@ class LibraryExecutable:
         local_size = attributes.local_memory_pages * LOCAL_MEMORY_PAGE
         plane = count_x * count_y
         name = self.function_names[ordinal]
-        environment = ctypes.byref(self.environment)
 
-        def run(first: int, end: int) -> None:
-            local_memory = (ctypes.c_uint8 * max(1, local_size))()
-            workgroup = WorkgroupStateV0(local_memory=ctypes.cast(local_memory, ctypes.c_void_p),
-                                         local_memory_size=local_size)
-            for index in range(first, end):
-                z, rest = divmod(index, plane)
-                y, x = divmod(rest, count_x)
-                workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
-                workgroup.workgroup_id_z = z
-                result = entry(environment, ctypes.byref(dispatch_state), ctypes.byref(workgroup))
+        def failed(result: int, index: int) -> VMError:
+            z, rest = divmod(index, plane)
+            y, x = divmod(rest, count_x)
+            return VMError(StatusCode.INTERNAL,
+                           f"dispatch of {name} failed: the kernel returned {result} "
+                           f"(workgroup {x}, {y}, {z})")
+
+        if NATIVE_WORKGROUP_LOOP and _run_workgroups is not None:
+            entry_address = self._entry_addresses[ordinal]
+            environment_address = ctypes.addressof(self.environment)
+            dispatch_address = ctypes.addressof(dispatch_state)
+
+            def run(first: int, end: int) -> None:
+                # Each slice has its own workgroup state and local memory:
+                # slices run at once on different threads.
+                local_memory = (ctypes.c_uint8 * max(1, local_size))()
+                workgroup = WorkgroupStateV0(
+                    local_memory=ctypes.addressof(local_memory), local_memory_size=local_size)
+                result, stopped = _run_workgroups(
+                    entry_address, environment_address, dispatch_address,
+                    ctypes.addressof(workgroup), count_x, plane, first, end)
                 if result != 0:
-                    raise VMError(StatusCode.INTERNAL,
-                                  f"dispatch of {name} failed: the kernel returned {result} "
-                                  f"(workgroup {x}, {y}, {z})")
+                    raise failed(result, stopped)
+        else:
+            environment = ctypes.byref(self.environment)
+
+            def run(first: int, end: int) -> None:
+                local_memory = (ctypes.c_uint8 * max(1, local_size))()
+                workgroup = WorkgroupStateV0(
+                    local_memory=ctypes.addressof(local_memory), local_memory_size=local_size)
+                for index in range(first, end):
+                    z, rest = divmod(index, plane)
+                    y, x = divmod(rest, count_x)
+                    workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
+                    workgroup.workgroup_id_z = z
+                    result = entry(environment, ctypes.byref(dispatch_state),
+                                   ctypes.byref(workgroup))
+                    if result != 0:
+                        raise failed(result, index)
 
         state.for_each(plane * count_z, run)
 

@@ -124,3 +124,244 @@ def test_library_newer_than_the_runtime_is_refused(tmp_path):
         SystemLibraryExecutable(build_fake_library(tmp_path, version=7))
     assert caught.value.status == StatusCode.FAILED_PRECONDITION
     assert "system-elf-x86_64" in str(caught.value) and "version" in str(caught.value)
+
+
+# -- the workgroup loop: in C (hal._workgroup_loop) and in Python --------------------
+
+GRID_LIBRARY = r"""
+/* Export 0 ("record") writes x | y << 8 | z << 16 | 1 << 24 for its
+ * workgroup at the workgroup's linear index in binding 0 (uint32); export 1
+ * ("fail_at") does the same except at workgroup (constants[0], constants[1],
+ * constants[2]), where it writes nothing and returns 9. */
+#include <stddef.h>
+#include <stdint.h>
+
+struct header { uint32_t version; const char *name; uint32_t features; int32_t sanitizer; };
+struct attributes {
+  uint64_t flags; uint16_t local_memory_pages; uint8_t constant_count, binding_count;
+  uint32_t size_x, size_y; uint16_t size_z, parameter_count; uint64_t reserved[5];
+};
+struct dispatch {
+  uint32_t size_x, size_y; uint16_t size_z, constant_count;
+  uint32_t count_x, count_y; uint16_t count_z; uint8_t max_concurrency, binding_count;
+  const uint32_t *constants; void *const *bindings; const size_t *lengths;
+};
+struct workgroup {
+  uint32_t x, y; uint16_t z, reserved; uint32_t processor_id;
+  void *local_memory; uint32_t local_memory_size;
+};
+typedef int (*entry)(const void *, const struct dispatch *, const struct workgroup *);
+struct library {
+  const struct header *header;
+  struct { uint32_t count; const char *const *symbols; } imports;
+  struct {
+    uint32_t count; const entry *ptrs; const struct attributes *attrs; const void *params;
+    const void *occupancy; const char *const *names; const void *tags;
+    const void *parameter_names; const void *source_locations; const void *stage_locations;
+  } exports;
+  uint32_t constants; uint32_t sources[4];
+};
+
+static void put(const struct dispatch *d, const struct workgroup *w) {
+  uint32_t linear = (w->z * d->count_y + w->y) * d->count_x + w->x;
+  ((uint32_t *)d->bindings[0])[linear] = w->x | w->y << 8 | (uint32_t)w->z << 16 | 1u << 24;
+}
+static int record(const void *e, const struct dispatch *d, const struct workgroup *w) {
+  (void)e; put(d, w); return 0;
+}
+static int fail_at(const void *e, const struct dispatch *d, const struct workgroup *w) {
+  (void)e;
+  if (w->x == d->constants[0] && w->y == d->constants[1] && w->z == d->constants[2]) return 9;
+  put(d, w); return 0;
+}
+
+static const struct header header = {6, "grid", 0, 0};
+static const entry entries[] = {record, fail_at};
+static const struct attributes attributes[2] = {{0, 0, 0, 1, 1, 1, 1, 0, {0}},
+                                                 {0, 0, 3, 1, 1, 1, 1, 0, {0}}};
+static const char *const names[] = {"record", "fail_at"};
+static const struct library library = {
+  &header, {0, NULL}, {2, entries, attributes, NULL, NULL, names, NULL, NULL, NULL, NULL},
+  0, {0}};
+
+const struct header **iree_hal_executable_library_query(uint32_t version, const void *env) {
+  (void)env;
+  return version >= 6 ? (const struct header **)&library : NULL;
+}
+"""
+
+
+def test_workgroup_loop_extension_is_built():
+    # pip install builds hal._workgroup_loop wherever there is a C compiler;
+    # the Python loop is only the fallback for hosts without one.
+    import shutil
+    import hal._native_library as native_library
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the extension is optional")
+    assert native_library._run_workgroups is not None, \
+        "hal._workgroup_loop is not importable: reinstall with pip install -e ."
+    assert native_library.NATIVE_WORKGROUP_LOOP
+
+
+@pytest.fixture(params=["native-loop", "python-loop"])
+def workgroup_loop(request, monkeypatch):
+    """Runs the test with dispatches through the C workgroup loop, then the Python one."""
+    import hal._native_library as native_library
+    native = request.param == "native-loop"
+    if native and native_library._run_workgroups is None:
+        pytest.skip("hal._workgroup_loop was not built")
+    monkeypatch.setattr(native_library, "NATIVE_WORKGROUP_LOOP", native)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def grid_library(tmp_path_factory) -> bytes:
+    import shutil
+    import subprocess
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the test library")
+    directory = tmp_path_factory.mktemp("grid")
+    (directory / "grid.c").write_text(GRID_LIBRARY)
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(directory / "grid.c"), "-o",
+                    str(directory / "grid.so")], check=True)
+    return (directory / "grid.so").read_bytes()
+
+
+def expected_grid(count, skip=None):
+    import numpy
+    count_x, count_y, count_z = count
+    ids = [x | y << 8 | z << 16 | 1 << 24 for z in range(count_z) for y in range(count_y)
+           for x in range(count_x)]
+    if skip is not None:
+        ids[skip] = 0
+    return numpy.array(ids, numpy.uint32)
+
+
+def split_unevenly(count, body):
+    """A for_each that cuts odd slices, including an empty one, in order."""
+    bounds = sorted({0, count, min(count, 1), min(count, 7), min(count, 8)})
+    body(0, 0)
+    for first, end in zip(bounds, bounds[1:]):
+        body(first, end)
+
+
+@pytest.mark.parametrize("count", [(1, 1, 1), (5, 1, 1), (4, 3, 1), (5, 3, 2), (2, 1, 300)])
+@pytest.mark.parametrize("splitting", ["in-order", "uneven", "local-task"])
+def test_every_workgroup_runs_once_with_its_ids(workgroup_loop, grid_library, count, splitting):
+    import numpy
+    from hal import Buffer, Device, DispatchState
+    from hal._executable import run_in_order
+    executable = SystemLibraryExecutable(grid_library)
+    total = count[0] * count[1] * count[2]
+    target = Buffer.allocate(4 * total)
+    target.bytes_view(0, 4 * total)[:] = 0
+    device = Device("local-task", workers=2)
+    for_each = {"in-order": run_in_order, "uneven": split_unevenly,
+                "local-task": device.for_each}[splitting]
+    executable.dispatch(0, DispatchState(count, (), ((target, 0, 4 * total),), for_each))
+    numpy.testing.assert_array_equal(target.array(numpy.uint32, (total,)), expected_grid(count))
+
+
+@pytest.mark.parametrize("splitting", ["in-order", "uneven", "local-task"])
+def test_failing_kernel_names_its_workgroup(workgroup_loop, grid_library, splitting):
+    import numpy
+    from hal import Buffer, Device, DispatchState
+    from hal._executable import run_in_order
+    executable = SystemLibraryExecutable(grid_library)
+    count, failing = (5, 3, 2), (3, 1, 1)
+    total = 30
+    failing_index = (failing[2] * count[1] + failing[1]) * count[0] + failing[0]
+    target = Buffer.allocate(4 * total)
+    target.bytes_view(0, 4 * total)[:] = 0
+    device = Device("local-task", workers=2)
+    for_each = {"in-order": run_in_order, "uneven": split_unevenly,
+                "local-task": device.for_each}[splitting]
+    with pytest.raises(VMError) as caught:
+        executable.dispatch(1, DispatchState(count, failing, ((target, 0, 4 * total),),
+                                             for_each))
+    assert caught.value.status == StatusCode.INTERNAL
+    assert "dispatch of fail_at failed: the kernel returned 9 (workgroup 3, 1, 1)" \
+        in str(caught.value)
+    ids = target.array(numpy.uint32, (total,))
+    # Every slice runs to its end or its failure, and the failing workgroup
+    # (in the last slice for every splitting here) is where its slice stopped.
+    numpy.testing.assert_array_equal(ids[:failing_index], expected_grid(count)[:failing_index])
+    assert not ids[failing_index:].any()
+
+
+MULTI_WORKGROUP_PROGRAM = """
+// Big enough that llvm-cpu tiles it into many workgroups (16 on a generic CPU).
+func.func @layer(%x: tensor<96x256xf32>, %w: tensor<256x160xf32>, %b: tensor<96x160xf32>)
+    -> tensor<96x160xf32> {
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<96x160xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<96x160xf32>) -> tensor<96x160xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<96x256xf32>, tensor<256x160xf32>)
+                      outs(%init : tensor<96x160xf32>) -> tensor<96x160xf32>
+  %sum = arith.addf %mm, %b : tensor<96x160xf32>
+  %relu = arith.maximumf %sum, %init : tensor<96x160xf32>
+  return %relu : tensor<96x160xf32>
+}
+"""
+
+LLVM_CPU_BUILDS = {
+    "system": ("--iree-hal-local-target-device-backends=llvm-cpu",
+               "--iree-llvmcpu-link-embedded=false", "--iree-llvmcpu-target-cpu=generic"),
+    "embedded": ("--iree-hal-local-target-device-backends=llvm-cpu",
+                 "--iree-llvmcpu-target-cpu=generic"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LLVM_CPU_BUILDS))
+def llvm_cpu_build(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def multi_workgroup_program(compile_mlir, tmp_path_factory, llvm_cpu_build):
+    source = tmp_path_factory.mktemp("layer") / "layer.mlir"
+    source.write_text(MULTI_WORKGROUP_PROGRAM)
+    return compile_mlir(source, *LLVM_CPU_BUILDS[llvm_cpu_build])
+
+
+@pytest.fixture(scope="module")
+def basic_program(compile_mlir, llvm_cpu_build):
+    return compile_mlir("tensor_basic.mlir", *LLVM_CPU_BUILDS[llvm_cpu_build])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("driver", ["local-sync", "local-task"])
+async def test_programs_match_iree_with_either_workgroup_loop(
+        workgroup_loop, driver, multi_workgroup_program, basic_program):
+    import anyio
+    import numpy
+    import asyncvm
+    pytest.importorskip("iree.runtime")
+    from _iree_reference import iree_tensor_results
+    random = numpy.random.default_rng(11)
+
+    def f32(*shape):
+        return random.standard_normal(shape).astype(numpy.float32)
+
+    cases = [(multi_workgroup_program, "layer", [f32(96, 256), f32(256, 160), f32(96, 160)]),
+             (basic_program, "matmul", [f32(4, 8), f32(8, 16)]),
+             (basic_program, "dynamic_matmul", [f32(5, 7), f32(7, 3)]),
+             (basic_program, "transpose", [numpy.arange(6, dtype=numpy.int32).reshape(2, 3)]),
+             (basic_program, "add", [f32(4), f32(4)])]
+    for vmfb, function, arguments in cases:
+        expected = iree_tensor_results(vmfb, function, arguments)
+        program = asyncvm.load(vmfb, device=driver)
+        results = {}
+
+        async def call(slot):
+            results[slot] = await program.invoke(function, *arguments)
+
+        async with anyio.create_task_group() as group:  # concurrent calls share the workers
+            for slot in range(3):
+                group.start_soon(call, slot)
+        for slot in range(3):
+            assert len(results[slot]) == len(expected)
+            for actual, wanted in zip(results[slot], expected):
+                assert actual.dtype == wanted.dtype and actual.shape == wanted.shape
+                assert numpy.array_equal(actual, wanted), (function, slot)
