@@ -58,6 +58,23 @@ def anyio_backend(request):
     return request.param
 
 
+def _serving_backends() -> list:
+    """asyncio, uvloop (when installed) and trio, for the tests of concurrent
+    serving (scheduling, cancellation, fences, batching)."""
+    backends = [pytest.param("asyncio", id="asyncio")]
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        backends.append(pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"))
+    backends.append(pytest.param("trio", id="trio"))
+    return backends
+
+
+SERVING_BACKENDS = _serving_backends()
+
+
 # --------------------------------------------------------------------------
 # Compilation
 # --------------------------------------------------------------------------

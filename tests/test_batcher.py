@@ -8,12 +8,18 @@ from __future__ import annotations
 import anyio
 import numpy
 import pytest
+from conftest import SERVING_BACKENDS
 
 import asyncvm
 from _iree_reference import iree_tensor_results
 from asyncvm.vm import StatusCode, VMError
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SERVING_BACKENDS)
+def anyio_backend(request):
+    return request.param
 
 LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
             "--iree-llvmcpu-target-cpu=generic")

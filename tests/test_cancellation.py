@@ -20,6 +20,7 @@ import types
 import anyio
 import numpy
 import pytest
+from conftest import SERVING_BACKENDS
 
 import asyncvm
 from _iree_reference import iree_tensor_results
@@ -30,6 +31,11 @@ from modules.bytecode import BytecodeModule
 from modules.python import PythonModule
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SERVING_BACKENDS)
+def anyio_backend(request):
+    return request.param
 
 STYLES = ["cancel_scope", "timeout", "asyncio_task"]
 LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
@@ -206,7 +212,7 @@ SCENARIOS = {"quantum": AtQuantum, "vm.yield": AtYield, "async_import": AtAsyncI
              "fence": AtFence, "initializer": AtInitializer}
 
 
-async def cancel_at(scenario: Scenario, style: str, anyio_backend) -> None:
+async def cancel_at(scenario: Scenario, style: str, backend_name: str) -> None:
     program = scenario.program()
     finished = False
 
@@ -238,7 +244,7 @@ async def cancel_at(scenario: Scenario, style: str, anyio_backend) -> None:
             await scenario.reached()
         assert len(outcome) == 1 and outcome[0].status == StatusCode.DEADLINE_EXCEEDED
     else:
-        if anyio_backend != "asyncio":
+        if backend_name != "asyncio":
             pytest.skip("asyncio task cancellation")
         import asyncio
 
@@ -253,10 +259,10 @@ async def cancel_at(scenario: Scenario, style: str, anyio_backend) -> None:
 
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("point", sorted(SCENARIOS))
-async def test_cancel_at_every_suspension_point(point, style, compile_mlir, anyio_backend):
+async def test_cancel_at_every_suspension_point(point, style, compile_mlir, anyio_backend_name):
     frames_before = live_vm_frames()
     scenario = SCENARIOS[point](compile_mlir)
-    await cancel_at(scenario, style, anyio_backend)
+    await cancel_at(scenario, style, anyio_backend_name)
     await scenario.after_cancel()
     assert live_vm_frames() == frames_before, "cancelled frames are still alive"
     await scenario.still_usable()

@@ -14,6 +14,7 @@ import threading
 import anyio
 import numpy
 import pytest
+from conftest import SERVING_BACKENDS
 
 import asyncvm
 from _iree_reference import iree_tensor_results
@@ -22,6 +23,11 @@ from hal import Device, HalModule
 from modules.check import create_check_module
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SERVING_BACKENDS)
+def anyio_backend(request):
+    return request.param
 
 LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
             "--iree-llvmcpu-target-cpu=generic")

@@ -16,11 +16,17 @@ import threading
 import anyio
 import numpy
 import pytest
+from conftest import SERVING_BACKENDS
 
 import asyncvm
 from hal import Device, HalModule
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SERVING_BACKENDS)
+def anyio_backend(request):
+    return request.param
 
 LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
             "--iree-llvmcpu-target-cpu=generic")

@@ -15,11 +15,17 @@ import math
 
 import anyio
 import pytest
+from conftest import SERVING_BACKENDS
 
 import asyncvm
 from asyncvm.vm import CALLS_PER_CHECK, Context, StatusCode, VMError
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=SERVING_BACKENDS)
+def anyio_backend(request):
+    return request.param
 
 
 def spin_expected(n: int) -> int:
@@ -167,7 +173,8 @@ async def test_a_loop_of_calls_that_never_suspend_still_yields(quantum_vmfb):
             assert turns == 0
 
 
-async def test_context_serves_one_thread_at_a_time(quantum_vmfb, anyio_backend):
+async def test_context_serves_one_thread_at_a_time(quantum_vmfb, anyio_backend_name,
+                                                   anyio_backend_options):
     """While invocations run on this loop's thread, a call from another
     thread (its own event loop) is FAILED_PRECONDITION; once they are done,
     any thread may use the context."""
@@ -175,7 +182,8 @@ async def test_context_serves_one_thread_at_a_time(quantum_vmfb, anyio_backend):
 
     def call_from_another_thread():
         try:
-            return anyio.run(program.invoke, "spin", 10, backend=anyio_backend)
+            return anyio.run(program.invoke, "spin", 10, backend=anyio_backend_name,
+                             backend_options=anyio_backend_options)
         except VMError as error:
             return error
 
