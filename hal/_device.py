@@ -7,9 +7,16 @@ the signal fence is signalled when it is done — or failed with the work's
 error, which then reaches whoever waits on it and nobody else.
 
 ``local-sync`` runs the work inline, on the thread that submits it or that
-signals its last wait. ``local-task`` runs it on a pool of worker threads and
-splits each dispatch's workgroups across them; the worker that finishes
+signals its last wait. ``local-task`` runs it on a pool of worker threads
+(``workers`` of them, one per core by default); the worker that finishes
 signals the fence, which wakes waiting coroutines on their own event loops.
+A dispatch's workgroups are split across a second pool only while some queue
+worker is idle: when every worker already runs a queue operation the cores
+are busy, and splitting would only add hand-offs. Operations with no work to
+do (alloca, dealloca, an execute without a command buffer) whose wait is
+already reached signal inline, on the submitting thread, instead of costing a
+trip through the pool; with a wait still pending they go to a worker like any
+other operation.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import fnmatch
 import os
+import threading
 from typing import Callable
 
 from asyncvm.vm import StatusCode, VMError, active_tracer
@@ -41,6 +49,8 @@ class Device:
         self.identifier = driver
         self.workers = 1
         self._queue_pool = self._workgroup_pool = None
+        self._running = 0  # queue operations running on local-task workers now
+        self._running_lock = threading.Lock()
         self._allocator_statistics = AllocatorStatistics()
         if driver == "local-task":
             self.workers = workers or os.cpu_count() or 1
@@ -53,8 +63,10 @@ class Device:
 
     def for_each(self, count: int, body: Callable[[int, int], None]) -> None:
         """Runs ``body(first, end)`` over slices of ``range(count)``, in parallel
-        on local-task; returns when all are done, raising the first failure."""
-        if self._workgroup_pool is None or count < 2 or self.workers < 2:
+        on local-task while a queue worker is idle (on this thread alone
+        otherwise); returns when all are done, raising the first failure."""
+        if self._workgroup_pool is None or count < 2 or self.workers < 2 \
+                or self._running >= self.workers:
             if count:
                 body(0, count)
             return
@@ -108,18 +120,20 @@ class Device:
 
     # -- queue ----------------------------------------------------------------------------
 
-    def submit(self, wait: Fence | None, signal: Fence | None, work: Callable[[], None]) -> None:
+    def submit(self, wait: Fence | None, signal: Fence | None,
+               work: Callable[[], None] | None) -> None:
         """Runs ``work`` once ``wait`` is reached, then signals ``signal``.
 
         A failed wait or failing work fails ``signal`` (the error is not
-        raised here: it travels through the fence).
+        raised here: it travels through the fence). ``work`` None means there
+        is nothing to do but order the fences.
         """
         tracer = active_tracer()
         if tracer is not None:
             tracer.instant("queue.submit", "queue", device=self.identifier)
 
         def start(failure) -> None:
-            if failure is None:
+            if failure is None and work is not None:
                 began = tracer.now() if tracer is not None else 0.0
                 try:
                     work()
@@ -137,9 +151,29 @@ class Device:
 
         if self._queue_pool is not None:
             run = start
+            registering = [True]  # True while notify_when_reached may call back at once
+
+            def counted(failure) -> None:
+                with self._running_lock:
+                    self._running += 1
+                try:
+                    run(failure)
+                finally:
+                    with self._running_lock:
+                        self._running -= 1
 
             def start(failure) -> None:  # noqa: F811 - local-task hands the work to a worker
-                self._queue_pool.submit(run, failure)
+                if work is None and registering[0]:
+                    run(failure)  # nothing to do and nothing to wait for: no hand-off
+                else:
+                    self._queue_pool.submit(counted, failure)
+
+            if wait is None:
+                start(None)
+            else:
+                wait.notify_when_reached(start)
+            registering[0] = False
+            return
 
         if wait is None:
             start(None)
@@ -148,16 +182,16 @@ class Device:
 
     def queue_alloca(self, wait, signal, length: int, memory_type: int, usage: int) -> Buffer:
         buffer = self.allocate(length, memory_type, usage)
-        self.submit(wait, signal, lambda: None)
+        self.submit(wait, signal, None)
         return buffer
 
     def queue_dealloca(self, wait, signal, buffer: Buffer) -> None:
-        self.submit(wait, signal, lambda: None)
+        self.submit(wait, signal, None)
 
     def queue_execute(self, wait, signal, command_buffer: CommandBuffer | None,
                       binding_table=None) -> None:
         if command_buffer is None:
-            self.submit(wait, signal, lambda: None)
+            self.submit(wait, signal, None)
             return
         if not command_buffer.finalized:
             raise VMError(StatusCode.FAILED_PRECONDITION,

@@ -123,6 +123,75 @@ def test_local_task_spreads_workgroups_over_workers():
     assert "workgroup failed" in str(caught.value)
 
 
+async def test_operations_without_work_signal_once_their_wait_is_reached(device):
+    # alloca, dealloca and barrier have nothing to run: with the wait reached
+    # (or none) they signal before returning, on local-task too.
+    signal = fence()
+    buffer = device.queue_alloca(None, signal, 16, 0, 0)
+    assert len(buffer) == 16 and signal.query() == StatusCode.OK
+    after = fence()
+    device.queue_dealloca(signal, after, buffer)
+    assert after.query() == StatusCode.OK
+    # A pending wait still orders them: nothing is signalled before it.
+    wait, barrier = fence(), fence()
+    device.queue_execute(wait, barrier, None)
+    await anyio.sleep(0.01)
+    assert barrier.query() == StatusCode.DEFERRED
+    wait.signal()
+    with anyio.fail_after(10):
+        await barrier.wait()
+    # A failed wait fails them, at once or later.
+    failed, downstream, later_wait, later = fence(), fence(), fence(), fence()
+    failed.fail(VMError(StatusCode.ABORTED, "upstream work failed"))
+    device.queue_execute(failed, downstream, None)
+    device.queue_dealloca(later_wait, later, buffer)
+    later_wait.fail(VMError(StatusCode.ABORTED, "upstream work failed later"))
+    for what in (downstream, later):
+        with anyio.fail_after(10), pytest.raises(VMError) as caught:
+            await what.wait()
+        assert caught.value.status == StatusCode.ABORTED
+
+
+def run_on_local_task(device, works):
+    """Submits each of ``works`` as a queue operation; waits until all are done."""
+    done = threading.Semaphore(0)
+    for work in works:
+        signal = fence()
+        device.submit(None, signal, work)
+        signal.notify_when_reached(lambda failure: done.release())
+    for _ in works:
+        assert done.acquire(timeout=30)
+
+
+def test_workgroups_split_only_while_a_queue_worker_is_idle():
+    device = Device("local-task", workers=2)
+    lock = threading.Lock()
+
+    def dispatch(threads: set):
+        def body(first, end):
+            with lock:
+                threads.add(threading.get_ident())
+        device.for_each(64, body)
+
+    # One operation running: the other worker is idle, so the dispatch splits.
+    alone = set()
+    run_on_local_task(device, [lambda: dispatch(alone)])
+    assert len(alone) == 2
+    # Both workers running operations: each dispatch stays on its own thread.
+    both_running = threading.Barrier(2, timeout=30)
+    both_dispatched = threading.Barrier(2, timeout=30)
+    first, second = set(), set()
+
+    def busy(threads):
+        both_running.wait()
+        dispatch(threads)
+        threads.add(threading.get_ident())  # the queue worker itself
+        both_dispatched.wait()  # neither finishes while the other dispatches
+
+    run_on_local_task(device, [lambda: busy(first), lambda: busy(second)])
+    assert len(first) == 1 and len(second) == 1 and first != second
+
+
 def test_device_queries():
     device = Device()
     assert device.query_i64("hal.device.id", "local*") == (True, 1)
