@@ -155,12 +155,15 @@ class Semaphore:
             if timeout <= 0:
                 raise VMError(StatusCode.DEADLINE_EXCEEDED,
                               f"semaphore has not reached {value} (now {self._value})")
-            with anyio.move_on_after(timeout) as scope:
+            if timeout == math.inf:  # no deadline: no cancel scope to enter and leave
                 await wakeup.wait()
-            if scope.cancelled_caught and not wakeup.woken:
-                raise VMError(StatusCode.DEADLINE_EXCEEDED,
-                              f"timed out after {timeout} s waiting for semaphore value "
-                              f"{value} (now {self._value})")
+            else:
+                with anyio.move_on_after(timeout) as scope:
+                    await wakeup.wait()
+                if scope.cancelled_caught and not wakeup.woken:
+                    raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                                  f"timed out after {timeout} s waiting for semaphore value "
+                                  f"{value} (now {self._value})")
         finally:
             if not wakeup.woken:
                 self._unregister(wakeup)

@@ -30,6 +30,11 @@ def _normalize(result: Any, count: int) -> tuple:
     return tuple(result)
 
 
+_PLAIN_RESULTS = frozenset((type(None), tuple, int, float))
+"""Result types that are never awaitable: the common case skips the slower
+``inspect.isawaitable`` check."""
+
+
 def _adapt(function: Callable, calling_convention: str) -> Callable:
     """Wraps an export so it always produces a tuple (or an awaitable of one)."""
     count = len(parse_calling_convention(calling_convention).results)
@@ -42,6 +47,8 @@ def _adapt(function: Callable, calling_convention: str) -> Callable:
     @functools.wraps(function)
     def call(*arguments: Any) -> tuple:
         result = function(*arguments)
+        if result.__class__ in _PLAIN_RESULTS:
+            return _normalize(result, count)
         if inspect.isawaitable(result):
             # A synchronous export may still decide to suspend by returning
             # an awaitable (hal.fence.await does when its fences are pending).
