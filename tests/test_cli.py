@@ -185,11 +185,16 @@ def test_benchmark_rejects_bad_concurrency(capsys, compile_mlir):
 def test_trace_shows_invocations_suspensions_queue_work_and_kernels(capsys, compile_mlir,
                                                                     tmp_path, command):
     import json
+    # A 32x32 matmul in a VMVX kernel keeps a local-task worker busy for tens
+    # of milliseconds of interpreted kernel, so the invocation always reaches
+    # hal.fence.await before the work is done. (A 4-element add can finish
+    # first: queue operations with nothing to do signal inline, so only the
+    # dispatch itself goes to a worker.)
     program = compile_mlir("tensor_basic.mlir")
     trace = tmp_path / "trace.json"
     extra = ["--duration=0.2", "--concurrency=2"] if command == "benchmark" else []
-    code, out, err = run_cli(capsys, command, f"--module={program}", "--function=add",
-                             "--input=4xf32=1", "--input=4xf32=2", "--device=local-task",
+    code, out, err = run_cli(capsys, command, f"--module={program}", "--function=dynamic_matmul",
+                             "--input=32x32xf32=1", "--input=32x32xf32=2", "--device=local-task",
                              f"--trace={trace}", *extra)
     assert code == 0, err
     events = json.loads(trace.read_text())["traceEvents"]
@@ -197,10 +202,10 @@ def test_trace_shows_invocations_suspensions_queue_work_and_kernels(capsys, comp
     for event in events:
         by_category.setdefault(event["cat"], []).append(event)
     invocations = by_category["invocation"]
-    assert {e["name"] for e in invocations} == {"module.add"}
+    assert {e["name"] for e in invocations} == {"module.dynamic_matmul"}
     assert sorted({e["ph"] for e in invocations}) == ["b", "e"]
     # On local-task the invocation waits for the worker: a real suspension.
     assert any(e["args"].get("reason") == "await import" for e in by_category["suspension"])
     assert any(e["name"] == "queue.work" for e in by_category["queue"])
-    assert any(e["name"].startswith("add_dispatch_0") for e in by_category["dispatch"])
+    assert any(e["name"].startswith("dynamic_matmul_dispatch_0") for e in by_category["dispatch"])
     assert all(e["ts"] >= 0 for e in events)
