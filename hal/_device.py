@@ -34,6 +34,7 @@ from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
 from ._executable import load_executable, supported_formats
 from ._fence import Fence
+from ._queue_workers import QueueWorkers
 
 DRIVERS = ("local-sync", "local-task")
 
@@ -56,8 +57,7 @@ class Device:
             self.workers = workers or os.cpu_count() or 1
             # Queue work and workgroups use separate pools, so a queue operation
             # waiting for its workgroups can never starve them of threads.
-            self._queue_pool = concurrent.futures.ThreadPoolExecutor(
-                self.workers, thread_name_prefix="asyncvm-queue")
+            self._queue_pool = QueueWorkers(self.workers, "asyncvm-queue")
             self._workgroup_pool = concurrent.futures.ThreadPoolExecutor(
                 self.workers, thread_name_prefix="asyncvm-workgroup")
 
