@@ -8,11 +8,13 @@ from __future__ import annotations
 import anyio
 import numpy
 import pytest
-from conftest import SERVING_BACKENDS
 
 import asyncvm
-from _iree_reference import iree_tensor_results
 from asyncvm.vm import StatusCode, VMError
+
+from _batch_model import LLVM_CPU, WEIGHTS, record_outcome
+from _iree_reference import iree_tensor_results
+from conftest import SERVING_BACKENDS
 
 pytestmark = pytest.mark.anyio
 
@@ -21,12 +23,6 @@ pytestmark = pytest.mark.anyio
 def anyio_backend(request):
     return request.param
 
-LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
-            "--iree-llvmcpu-target-cpu=generic")
-WEIGHTS = numpy.array([[0.5, -1.0, 0.25, 2.0], [1.0, 0.0, -0.5, 0.125],
-                       [-0.75, 0.5, 1.5, -2.0], [0.0, 1.0, 1.0, 0.5],
-                       [2.0, -0.25, 0.0, 1.0], [-1.0, 0.75, 0.5, 0.0],
-                       [0.125, 0.0, -1.0, 1.5], [1.0, 1.0, 1.0, -1.0]], numpy.float32)
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +145,8 @@ async def test_failing_batch_fails_only_its_requests(program):
     # Two rows fill a batch: the two bad requests run together, then the two good ones.
     async with asyncvm.Batcher(program, "strict", max_batch_size=2, max_wait=3600,
                                max_concurrent_batches=1) as batcher:
-        async def call(tag, x):
-            try:
-                outcomes[tag] = await batcher(x)
-            except VMError as error:
-                outcomes[tag] = error
+        def call(tag, x):
+            return record_outcome(outcomes, tag, lambda: batcher(x))
 
         async with anyio.create_task_group() as group:
             # In order: bad2 is good data, but shares bad1's batch.
@@ -175,11 +168,8 @@ async def test_mismatched_shapes_are_batched_apart(program):
     async with asyncvm.Batcher(program, "predict", max_batch_size=8, max_wait=0.02) as batcher:
         outcomes = {}
 
-        async def call(tag, x):
-            try:
-                outcomes[tag] = await batcher(x)
-            except VMError as error:
-                outcomes[tag] = error
+        def call(tag, x):
+            return record_outcome(outcomes, tag, lambda: batcher(x))
 
         async with anyio.create_task_group() as group:
             group.start_soon(call, "wide", numpy.ones((1, 9), numpy.float32))

@@ -20,15 +20,17 @@ import types
 import anyio
 import numpy
 import pytest
-from conftest import SERVING_BACKENDS
 
 import asyncvm
-from _iree_reference import iree_tensor_results
 from asyncvm.vm import StatusCode, VMError
 from asyncvm.vm._invocation import describe_code_frame
 from hal import Device, HalModule
 from modules.bytecode import BytecodeModule
 from modules.python import PythonModule
+
+from _batch_model import LLVM_CPU
+from _iree_reference import iree_tensor_results
+from conftest import SERVING_BACKENDS
 
 pytestmark = pytest.mark.anyio
 
@@ -38,8 +40,6 @@ def anyio_backend(request):
     return request.param
 
 STYLES = ["cancel_scope", "timeout", "asyncio_task"]
-LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
-            "--iree-llvmcpu-target-cpu=generic")
 
 
 def live_vm_frames() -> int:

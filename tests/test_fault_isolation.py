@@ -14,13 +14,15 @@ import threading
 import anyio
 import numpy
 import pytest
-from conftest import SERVING_BACKENDS
 
 import asyncvm
-from _iree_reference import iree_tensor_results
 from asyncvm.vm import StatusCode, VMError
 from hal import Device, HalModule
 from modules.check import create_check_module
+
+from _batch_model import LLVM_CPU, record_outcome
+from _iree_reference import iree_tensor_results
+from conftest import SERVING_BACKENDS
 
 pytestmark = pytest.mark.anyio
 
@@ -29,8 +31,6 @@ pytestmark = pytest.mark.anyio
 def anyio_backend(request):
     return request.param
 
-LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
-            "--iree-llvmcpu-target-cpu=generic")
 
 
 class FailingDevice(Device):
@@ -66,11 +66,8 @@ async def test_failures_do_not_disturb_their_neighbours(compile_mlir):
 
     outcomes: dict[str, object] = {}
 
-    async def run(tag, call):
-        try:
-            outcomes[tag] = await call()
-        except VMError as error:
-            outcomes[tag] = error
+    def run(tag, call):
+        return record_outcome(outcomes, tag, call)
 
     async with anyio.create_task_group() as group:
         for index in range(10):

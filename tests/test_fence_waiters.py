@@ -16,10 +16,12 @@ import threading
 import anyio
 import numpy
 import pytest
-from conftest import SERVING_BACKENDS
 
 import asyncvm
 from hal import Device, HalModule
+
+from _batch_model import LLVM_CPU, WEIGHTS
+from conftest import SERVING_BACKENDS
 
 pytestmark = pytest.mark.anyio
 
@@ -28,13 +30,7 @@ pytestmark = pytest.mark.anyio
 def anyio_backend(request):
     return request.param
 
-LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
-            "--iree-llvmcpu-target-cpu=generic")
 WAITERS = 2000
-WEIGHTS = numpy.array([[0.5, -1.0, 0.25, 2.0], [1.0, 0.0, -0.5, 0.125],
-                       [-0.75, 0.5, 1.5, -2.0], [0.0, 1.0, 1.0, 0.5],
-                       [2.0, -0.25, 0.0, 1.0], [-1.0, 0.75, 0.5, 0.0],
-                       [0.125, 0.0, -1.0, 1.5], [1.0, 1.0, 1.0, -1.0]], numpy.float32)
 
 
 class GatedDevice(Device):

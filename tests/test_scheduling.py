@@ -15,10 +15,11 @@ import math
 
 import anyio
 import pytest
-from conftest import SERVING_BACKENDS
 
 import asyncvm
 from asyncvm.vm import CALLS_PER_CHECK, Context, StatusCode, VMError
+
+from conftest import SERVING_BACKENDS
 
 pytestmark = pytest.mark.anyio
 
