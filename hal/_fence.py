@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Awaitable
 
 from asyncvm.vm import StatusCode, VMError
 
@@ -81,6 +82,10 @@ class Fence:
         if not timepoints:
             callback(None)
             return
+        if len(timepoints) == 1:  # the common case needs no counting
+            semaphore, value = timepoints[0]
+            semaphore.notify_when_reached(value, callback)
+            return
         remaining = [len(timepoints)]
         done = [False]
         lock = threading.Lock()
@@ -103,8 +108,16 @@ class Fence:
         for semaphore in self._timepoints:
             semaphore.fail(error)
 
-    async def wait(self, timeout: float = math.inf) -> None:
-        """Suspends until every timepoint is reached (seconds of ``timeout``)."""
+    def wait(self, timeout: float = math.inf) -> Awaitable[None]:
+        """Suspends until every timepoint is reached (seconds of ``timeout``).
+        A fence of one timepoint is that semaphore's own wait (one coroutine
+        less per waiter)."""
+        if len(self._timepoints) == 1:
+            ((semaphore, value),) = self._timepoints.items()
+            return semaphore.wait(value, timeout)
+        return self._wait_all(timeout)
+
+    async def _wait_all(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for semaphore, value in self._timepoints.items():
             remaining = deadline - time.monotonic() if timeout != math.inf else math.inf
