@@ -131,54 +131,12 @@ class Device:
         tracer = active_tracer()
         if tracer is not None:
             tracer.instant("queue.submit", "queue", device=self.identifier)
-
-        def start(failure) -> None:
-            if failure is None and work is not None:
-                began = tracer.now() if tracer is not None else 0.0
-                try:
-                    work()
-                except Exception as error:  # the work's failure belongs to its fence
-                    failure = error if isinstance(error, VMError) else VMError(
-                        StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-                if tracer is not None:
-                    tracer.complete("queue.work", "queue", began, device=self.identifier,
-                                    failed=failure is not None)
-            if signal is not None:
-                if failure is None:
-                    signal.signal()
-                else:
-                    signal.fail(failure)
-
-        if self._queue_pool is not None:
-            run = start
-            registering = [True]  # True while notify_when_reached may call back at once
-
-            def counted(failure) -> None:
-                with self._running_lock:
-                    self._running += 1
-                try:
-                    run(failure)
-                finally:
-                    with self._running_lock:
-                        self._running -= 1
-
-            def start(failure) -> None:  # noqa: F811 - local-task hands the work to a worker
-                if work is None and registering[0]:
-                    run(failure)  # nothing to do and nothing to wait for: no hand-off
-                else:
-                    self._queue_pool.submit(counted, failure)
-
-            if wait is None:
-                start(None)
-            else:
-                wait.notify_when_reached(start)
-            registering[0] = False
-            return
-
+        operation = _QueueOperation(self, signal, work, tracer)
         if wait is None:
-            start(None)
+            operation.ready(None)
         else:
-            wait.notify_when_reached(start)
+            wait.notify_when_reached(operation.ready)
+        operation.registering = False
 
     def queue_alloca(self, wait, signal, length: int, memory_type: int, usage: int) -> Buffer:
         buffer = self.allocate(length, memory_type, usage)
@@ -200,3 +158,65 @@ class Device:
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier}>"
+
+
+class _QueueOperation:
+    """One queue operation between its submission and its signal.
+
+    ``ready(failure)`` is called once its wait is reached (or failed), on
+    whichever thread did that. ``local-sync`` runs it there; ``local-task``
+    hands it to a queue worker, except an operation with no work whose wait
+    was reached while it was being submitted, which signals at once. A small
+    object rather than closures: a suspended invocation's pending operations
+    are part of what it costs.
+    """
+
+    __slots__ = ("device", "signal", "work", "tracer", "registering")
+
+    def __init__(self, device: Device, signal: Fence | None, work: Callable[[], None] | None,
+                 tracer) -> None:
+        self.device = device
+        self.signal = signal
+        self.work = work
+        self.tracer = tracer
+        self.registering = True  # while notify_when_reached may call back at once
+
+    def ready(self, failure) -> None:
+        device = self.device
+        if device._queue_pool is None or (self.work is None and self.registering):
+            self.run(failure)
+        else:
+            device._queue_pool.submit(self.run_counted, failure)
+
+    def run_counted(self, failure) -> None:
+        """:meth:`run` on a queue worker, counted as a running operation."""
+        device = self.device
+        with device._running_lock:
+            device._running += 1
+        try:
+            self.run(failure)
+        finally:
+            with device._running_lock:
+                device._running -= 1
+
+    def run(self, failure) -> None:
+        """Does the work (unless the wait failed), then signals or fails ``signal``."""
+        work, tracer = self.work, self.tracer
+        self.work = None  # what the work holds is released as soon as it is done
+        if failure is None and work is not None:
+            began = tracer.now() if tracer is not None else 0.0
+            try:
+                work()
+            except Exception as error:  # the work's failure belongs to its fence
+                failure = error if isinstance(error, VMError) else VMError(
+                    StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            if tracer is not None:
+                tracer.complete("queue.work", "queue", began, device=self.device.identifier,
+                                failed=failure is not None)
+        del work
+        signal = self.signal
+        if signal is not None:
+            if failure is None:
+                signal.signal()
+            else:
+                signal.fail(failure)
