@@ -17,10 +17,12 @@ invocation has its own stack and registers, and runs without interruption
 between its suspension points, so no other invocation sees a global
 half-updated between two of them. While invocations run on one thread, an
 invocation from another thread is FAILED_PRECONDITION: a context is used by
-one event-loop thread at a time (any thread once it is idle). Scheduling: a bytecode frame
-checks the clock every ``quantum`` instructions and the invocation yields to
-the event loop once it has run ``time_slice`` seconds without suspending
-(``time_slice=0`` yields at every check: a pure instruction budget).
+one event-loop thread at a time (any thread once it is idle).
+
+Scheduling: a bytecode frame checks the clock every ``quantum`` instructions
+and the invocation yields to the event loop once it has run ``time_slice``
+seconds without suspending (``time_slice=0`` yields at every check: a pure
+instruction budget). docs/serving.md gives the checkpoint rules.
 """
 
 from __future__ import annotations
