@@ -1,26 +1,19 @@
 """asyncvm: run IREE-compiled programs as coroutines from asyncio or trio.
 
 ``asyncvm.load(path)`` gives a :class:`Program`; ``await program.invoke(name,
-*args)`` calls it; :class:`Batcher` coalesces concurrent calls into batches. The core lives in :mod:`asyncvm.vm`; the public face is
-loaded lazily so that lower layers can import ``asyncvm.vm`` without pulling
-in the upper floors.
+*args)`` calls it; :class:`Batcher` coalesces concurrent calls into batches.
+The floors beneath are importable on their own: :mod:`asyncvm.vm` (the core),
+:mod:`asyncvm.hal` (devices and the ``hal`` module) and
+:mod:`asyncvm.modules` (bytecode, vmvx, check and Python modules).
 """
 
-from __future__ import annotations
+from . import hal, modules, vm
+from ._batcher import Batcher, BatcherStatistics
+from ._devices import create_device, default_loaders
+from ._program import Program, load, load_module
+from .modules.python import PythonModule
+from .vm import StatusCode, VMError, aligned_array
 
-from typing import Any
-
-from .vm import StatusCode, VMError
-
-__all__ = ["Batcher", "BatcherStatistics", "Program", "StatusCode", "VMError", "aligned_array", "load", "vm"]
-
-_LAZY = {"load": "._program", "Program": "._program", "load_module": "._program",
-         "aligned_array": "._program", "Batcher": "._batcher",
-         "BatcherStatistics": "._batcher"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'asyncvm' has no attribute {name!r}")
+__all__ = ["Batcher", "BatcherStatistics", "Program", "PythonModule", "StatusCode", "VMError",
+           "aligned_array", "create_device", "default_loaders", "hal", "load", "load_module",
+           "modules", "vm"]

@@ -14,12 +14,11 @@ import os
 from typing import Any, Iterable
 
 import numpy
-
-import modules.vmvx  # noqa: F401  (registers the vmvx-bytecode-fb loader with the HAL)
-from asyncvm.vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function,
-                        Instance, Module)
-from hal import BufferView, Device, HalModule, aligned_array  # noqa: F401 (re-exported)
-from modules.bytecode import BytecodeModule
+from ._devices import create_device
+from .hal import BufferView, Device, HalModule
+from .modules.bytecode import BytecodeModule
+from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
+                 Module)
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
 
@@ -99,7 +98,7 @@ def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
     needs_hal = any(descriptor.module_name == "hal"
                     for module in everything for descriptor in module.imports)
     if needs_hal and not any(module.name == "hal" for module in everything):
-        everything.insert(0, HalModule([Device(device)]))
+        everything.insert(0, HalModule([create_device(device)]))
     context = Context(instance, everything, max_depth=max_depth, quantum=quantum,
                       time_slice=time_slice)
     return Program(context, main)

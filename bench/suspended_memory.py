@@ -39,9 +39,9 @@ import anyio
 import numpy
 
 import asyncvm
-from hal import Device, HalModule
-from modules.bytecode import BytecodeModule
-from modules.python import PythonModule
+from asyncvm.hal import Device, HalModule
+from asyncvm.modules.bytecode import BytecodeModule
+from asyncvm.modules.python import PythonModule
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent

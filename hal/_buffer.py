@@ -12,38 +12,7 @@ from __future__ import annotations
 
 import numpy
 
-from asyncvm.vm import StatusCode, VMError
-
-ALLOCATION_ALIGNMENT = 64
-
-
-def allocate_storage(length: int, zeroed: bool = True) -> numpy.ndarray:
-    """A 64-byte-aligned ``uint8`` array of ``length`` bytes (zeroed if asked;
-    device allocations are not, as in IREE, which saves a pass over memory)."""
-    if length < 0 or length > (1 << 40):
-        raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"cannot allocate {length} bytes")
-    try:
-        raw = (numpy.zeros if zeroed else numpy.empty)(length + ALLOCATION_ALIGNMENT,
-                                                       dtype=numpy.uint8)
-    except MemoryError:
-        raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
-            from None
-    start = (-raw.__array_interface__["data"][0]) % ALLOCATION_ALIGNMENT
-    return raw[start:start + length]
-
-
-def aligned_array(values, dtype=None) -> numpy.ndarray:
-    """A C-contiguous copy of ``values`` on a 64-byte boundary.
-
-    Arrays made this way are passed to programs without any further copy
-    (kernels compiled for the host assume the HAL's 64-byte alignment).
-    """
-    values = numpy.asarray(values, dtype=dtype)
-    storage = allocate_storage(values.nbytes, zeroed=False)
-    array = storage.view(values.dtype).reshape(values.shape)
-    numpy.copyto(array, values)
-    return array
-
+from asyncvm.vm import ALLOCATION_ALIGNMENT, StatusCode, VMError, allocate_storage
 
 class Buffer:
     """A range of a host allocation, with IREE's memory type and usage bits."""

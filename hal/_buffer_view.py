@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy
 
-from asyncvm.vm import StatusCode, VMError
+from asyncvm.vm import ALLOCATION_ALIGNMENT, StatusCode, VMError, aligned_array
 
-from ._buffer import ALLOCATION_ALIGNMENT, Buffer, aligned_array
+from ._buffer import Buffer
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
 
 

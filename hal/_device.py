@@ -32,22 +32,30 @@ from asyncvm.vm import StatusCode, VMError, active_tracer
 from ._allocator_statistics import AllocatorSnapshot, AllocatorStatistics
 from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
-from ._executable import load_executable, supported_formats
+from ._executable import ExecutableLoaders
 from ._fence import Fence
+from ._native_loaders import native_loaders
 from ._queue_workers import QueueWorkers
 
 DRIVERS = ("local-sync", "local-task")
 
 
 class Device:
-    """A local CPU device: ``local-sync`` or ``local-task``."""
+    """A local CPU device: ``local-sync`` or ``local-task``.
 
-    def __init__(self, driver: str = "local-sync", *, workers: int | None = None) -> None:
+    ``loaders`` are the executable formats it can load; by default the HAL's
+    own native formats (:func:`~asyncvm.hal.native_loaders`). The device
+    owns the table it is given.
+    """
+
+    def __init__(self, driver: str = "local-sync", *, workers: int | None = None,
+                 loaders: ExecutableLoaders | None = None) -> None:
         if driver not in DRIVERS:
             raise VMError(StatusCode.NOT_FOUND,
                           f"unknown HAL driver {driver!r} (available: {', '.join(DRIVERS)})")
         self.driver = driver
         self.identifier = driver
+        self.loaders = loaders if loaders is not None else native_loaders()
         self.workers = 1
         self._queue_pool = self._workgroup_pool = None
         self._running = 0  # queue operations running on local-task workers now
@@ -93,7 +101,7 @@ class Device:
         if category == "hal.device.id":
             return True, int(fnmatch.fnmatchcase(self.identifier, key))
         if category == "hal.executable.format":
-            return True, int(key in supported_formats())
+            return True, int(key in self.loaders)
         if category == "hal.device" and key == "concurrency":
             return True, 1
         if category == "hal.dispatch" and key == "concurrency":
@@ -116,7 +124,7 @@ class Device:
         return self._allocator_statistics.snapshot()
 
     def create_executable(self, format_name: str, data: bytes, constants=()):
-        return load_executable(format_name, data, tuple(constants))
+        return self.loaders.load(format_name, data, tuple(constants))
 
     # -- queue ----------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ import struct
 
 from asyncvm.vm import StatusCode, VMError
 
-from ._executable import register_loader
 from ._native_library import QUERY_SYMBOL, LibraryExecutable
 
 _ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
@@ -132,5 +131,3 @@ class EmbeddedElfExecutable(LibraryExecutable):
                 return value
         raise self._fail(f"no {name} symbol", StatusCode.NOT_FOUND)
 
-
-register_loader(EmbeddedElfExecutable.format, EmbeddedElfExecutable)

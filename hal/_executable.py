@@ -2,9 +2,11 @@
 
 A loader turns the bytes the compiler embedded for one format (for example
 ``vmvx-bytecode-fb``) into an :class:`Executable` whose exported functions
-run one workgroup per call. Higher floors register their loaders here (the
-VMVX loader lives with the bytecode modules); the HAL itself knows no
-formats. An unknown format is NOT_FOUND naming it.
+run one workgroup per call. Each device owns an :class:`ExecutableLoaders`
+table. The HAL's own formats (llvm-cpu's native libraries) are listed by
+:func:`asyncvm.hal.native_loaders`; a higher floor's formats (VMVX, whose
+kernels are bytecode) are added by whoever assembles the floors, never by an
+import's side effect. An unknown format is NOT_FOUND naming it.
 """
 
 from __future__ import annotations
@@ -51,25 +53,44 @@ class Executable(Protocol):
 
 
 Loader = Callable[[bytes, tuple[int, ...]], Executable]
-_loaders: dict[str, Loader] = {}
 
 
-def register_loader(format_name: str, loader: Loader) -> None:
-    """Makes ``format_name`` loadable: ``loader(data, constants) -> Executable``."""
-    _loaders[format_name] = loader
+class ExecutableLoaders:
+    """Loaders by executable format: ``loader(data, constants) -> Executable``.
 
+    A device holds one table and consults it for ``executable.create`` and
+    for the ``hal.executable.format`` query. Registration is not
+    thread-safe; fill the table before the device runs work.
+    """
 
-def supported_formats() -> list[str]:
-    return sorted(_loaders)
+    __slots__ = ("_loaders",)
 
+    def __init__(self, loaders: dict[str, Loader] | None = None) -> None:
+        self._loaders: dict[str, Loader] = dict(loaders or {})
 
-def load_executable(format_name: str, data: bytes, constants: tuple[int, ...] = ()) -> Executable:
-    loader = _loaders.get(format_name)
-    if loader is None:
-        raise VMError(StatusCode.NOT_FOUND,
-                      f"no loader for executable format {format_name!r} "
-                      f"(supported: {', '.join(supported_formats()) or 'none'})")
-    return loader(data, constants)
+    def register(self, format_name: str, loader: Loader) -> None:
+        """Makes ``format_name`` loadable (replacing an earlier loader of it)."""
+        self._loaders[format_name] = loader
+
+    def formats(self) -> list[str]:
+        """The loadable formats, sorted."""
+        return sorted(self._loaders)
+
+    def __contains__(self, format_name: str) -> bool:
+        return format_name in self._loaders
+
+    def copy(self) -> "ExecutableLoaders":
+        return ExecutableLoaders(self._loaders)
+
+    def load(self, format_name: str, data: bytes, constants: tuple[int, ...] = ()) -> Executable:
+        """Loads an executable; NOT_FOUND for an unknown format, the loader's
+        VMError (INVALID_ARGUMENT for malformed bytes) otherwise."""
+        loader = self._loaders.get(format_name)
+        if loader is None:
+            raise VMError(StatusCode.NOT_FOUND,
+                          f"no loader for executable format {format_name!r} "
+                          f"(supported: {', '.join(self.formats()) or 'none'})")
+        return loader(data, constants)
 
 
 def lookup_function(executable: Executable, name: str) -> int:

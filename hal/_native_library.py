@@ -30,7 +30,7 @@ import tempfile
 
 from asyncvm.vm import StatusCode, VMError
 
-from ._executable import DispatchState, register_loader
+from ._executable import DispatchState
 
 try:
     from ._workgroup_loop import run_workgroups as _run_workgroups
@@ -299,5 +299,3 @@ class SystemLibraryExecutable(LibraryExecutable):
         finally:
             os.unlink(path)  # the loaded mapping outlives the file
 
-
-register_loader(SystemLibraryExecutable.format, SystemLibraryExecutable)

@@ -12,7 +12,7 @@ import argparse
 
 from asyncvm._program import load, load_module
 from asyncvm.vm import VMError
-from modules.check import create_check_module
+from asyncvm.modules.check import create_check_module
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

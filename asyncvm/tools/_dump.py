@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from modules.bytecode import BytecodeModule
-from modules.bytecode._disassembler import dump_module
+from asyncvm.modules.bytecode import BytecodeModule
+from asyncvm.modules.bytecode._disassembler import dump_module
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy
 
 from asyncvm.vm import Span, StatusCode, ValueKind, VMBuffer, VMError, VMList
-from hal import BufferView, ElementType
+from asyncvm.hal import BufferView, ElementType
 
 _TYPED = {"i8": ValueKind.I32, "i16": ValueKind.I32, "i32": ValueKind.I32, "i64": ValueKind.I64,
           "si32": ValueKind.I32, "ui32": ValueKind.I32, "si64": ValueKind.I64,

@@ -4,6 +4,7 @@ This floor knows nothing of devices or module kinds. Everything public is
 re-exported here.
 """
 
+from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_storage
 from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
@@ -21,7 +22,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
-    "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
+    "ALLOCATION_ALIGNMENT", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
     "DEFAULT_TIME_SLICE", "Dependency", "QUANTUM_CHECK",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",

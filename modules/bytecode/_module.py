@@ -17,12 +17,10 @@ from typing import Any, Callable
 
 import numpy
 
-from asyncvm.vm import (DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Dependency, FrameLocation,
+from asyncvm.vm import (DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Dependency, FrameLocation, aligned_array,
                         FunctionDescriptor, ImportDescriptor, Module,
                         ModuleState, ResolvedImport, StatusCode, VMBuffer, VMError,
                         invoke_callable, register_frame_describer, resolve_type_name)
-
-from hal import aligned_array
 
 from ._decoder import DecodedInstruction
 from ._module_definition import ModuleDef, parse_module_definition

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy
 
 from asyncvm.vm import NativeModule, StatusCode, VMError
-from hal import BufferView
+from asyncvm.hal import BufferView
 
 
 def _failure(message: str) -> VMError:

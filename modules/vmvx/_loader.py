@@ -13,7 +13,8 @@ Bindings are ``vm.buffer`` views of the HAL buffers' byte ranges (no copy);
 constants are an i32 array. Kernels built with microkernels import the
 ``vmvx`` module (numpy), registered before them in the executable's context. Workgroups run in z, y, x order on the calling
 thread (``local-sync``) or in slices on the device's workers
-(``local-task``). Importing this module registers the loader with the HAL.
+(``local-task``). Whoever assembles a device
+registers :class:`VmvxExecutable` under :data:`FORMAT` in its loader table.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy
 
 from asyncvm.vm import (Context, Instance, StatusCode, TypeInfo, ValueKind, VMBuffer, VMError,
                         VMList, run_frames_sync)
-from hal._executable import DispatchState, register_loader
-from modules.bytecode import BytecodeModule
+from asyncvm.hal import DispatchState
+from asyncvm.modules.bytecode import BytecodeModule
 
 from ._microkernels import create_vmvx_module
 
@@ -84,5 +85,3 @@ def _microkernels():
         _MICROKERNELS.append(create_vmvx_module())
     return _MICROKERNELS[0]
 
-
-register_loader(FORMAT, VmvxExecutable)

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from asyncvm.vm import StatusCode, VMError
-from hal import Fence, Semaphore
+from asyncvm.hal import Fence, Semaphore
 
 pytestmark = pytest.mark.anyio
 

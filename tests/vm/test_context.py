@@ -8,8 +8,8 @@ import pytest
 
 import asyncvm
 from asyncvm.vm import Context, StatusCode, VMError
-from modules.bytecode import BytecodeModule
-from modules.python import PythonModule
+from asyncvm.modules.bytecode import BytecodeModule
+from asyncvm.modules.python import PythonModule
 
 pytestmark = pytest.mark.anyio
 

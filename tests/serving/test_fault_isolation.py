@@ -17,8 +17,8 @@ import pytest
 
 import asyncvm
 from asyncvm.vm import StatusCode, VMError
-from hal import Device, HalModule
-from modules.check import create_check_module
+from asyncvm.hal import Device, HalModule
+from asyncvm.modules.check import create_check_module
 
 from _batch_model import LLVM_CPU, record_outcome
 from _iree_reference import iree_tensor_results

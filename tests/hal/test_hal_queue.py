@@ -9,10 +9,12 @@ import anyio
 import numpy
 import pytest
 
+import asyncvm
+
 from asyncvm.vm import StatusCode, VMError
-from hal import Buffer, CommandBuffer, Device, Fence, Semaphore
-from hal._command_buffer import BufferReference
-from hal._executable import load_executable
+from asyncvm.hal import Buffer, CommandBuffer, Device, Fence, Semaphore
+from asyncvm.hal._command_buffer import BufferReference
+from asyncvm.hal import native_loaders
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +99,7 @@ def test_indirect_bindings_come_from_the_table():
 
 def test_unknown_executable_format_is_named():
     with pytest.raises(VMError) as caught:
-        load_executable("embedded-elf-riscv", b"")
+        native_loaders().load("embedded-elf-riscv", b"")
     assert caught.value.status == StatusCode.NOT_FOUND
     assert "embedded-elf-riscv" in str(caught.value)
 
@@ -193,16 +195,23 @@ def test_workgroups_split_only_while_a_queue_worker_is_idle():
 
 
 def test_device_queries():
-    device = Device()
+    device = asyncvm.create_device()
     assert device.query_i64("hal.device.id", "local*") == (True, 1)
     assert device.query_i64("hal.device.id", "cuda*") == (True, 0)
-    import modules.vmvx  # noqa: F401  (registers the VMVX loader)
     assert device.query_i64("hal.executable.format", "vmvx-bytecode-fb") == (True, 1)
+    assert device.query_i64("hal.executable.format", "embedded-elf-x86_64") == (True, 1)
     assert device.query_i64("hal.executable.format", "spirv-fb") == (True, 0)
     assert device.query_i64("nope", "nothing") == (False, 0)
     with pytest.raises(VMError) as caught:
         Device("vulkan")
     assert caught.value.status == StatusCode.NOT_FOUND
+
+
+def test_the_hal_alone_loads_only_its_native_formats():
+    """VMVX is a higher floor: a bare HAL device does not know it until the
+    assembler of the floors registers it."""
+    assert Device().query_i64("hal.executable.format", "vmvx-bytecode-fb") == (True, 0)
+    assert Device().loaders.formats() == ["embedded-elf-x86_64", "system-elf-x86_64"]
 
 
 def test_indirect_dispatch_reads_its_workgroup_count_when_executed():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from asyncvm.vm import StatusCode, VMError
-from hal import EmbeddedElfExecutable, SystemLibraryExecutable
-from modules.bytecode import BytecodeModule
+from asyncvm.hal import EmbeddedElfExecutable, SystemLibraryExecutable
+from asyncvm.modules.bytecode import BytecodeModule
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def build_fake_library(tmp_path, version: int = 6) -> bytes:
 
 def test_library_dispatch_abi_and_failing_kernels(tmp_path):
     import numpy
-    from hal import Buffer, DispatchState
+    from asyncvm.hal import Buffer, DispatchState
     executable = SystemLibraryExecutable(build_fake_library(tmp_path))
     assert executable.function_names == ["write_ids", "fail"]
     target = Buffer.allocate(16)
@@ -195,7 +195,7 @@ def test_workgroup_loop_extension_is_built():
     # pip install builds hal._workgroup_loop wherever there is a C compiler;
     # the Python loop is only the fallback for hosts without one.
     import shutil
-    import hal._native_library as native_library
+    import asyncvm.hal._native_library as native_library
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler: the extension is optional")
     assert native_library._run_workgroups is not None, \
@@ -206,7 +206,7 @@ def test_workgroup_loop_extension_is_built():
 @pytest.fixture(params=["native-loop", "python-loop"])
 def workgroup_loop(request, monkeypatch):
     """Runs the test with dispatches through the C workgroup loop, then the Python one."""
-    import hal._native_library as native_library
+    import asyncvm.hal._native_library as native_library
     native = request.param == "native-loop"
     if native and native_library._run_workgroups is None:
         pytest.skip("hal._workgroup_loop was not built")
@@ -250,8 +250,8 @@ def split_unevenly(count, body):
 @pytest.mark.parametrize("splitting", ["in-order", "uneven", "local-task"])
 def test_every_workgroup_runs_once_with_its_ids(workgroup_loop, grid_library, count, splitting):
     import numpy
-    from hal import Buffer, Device, DispatchState
-    from hal._executable import run_in_order
+    from asyncvm.hal import Buffer, Device, DispatchState
+    from asyncvm.hal._executable import run_in_order
     executable = SystemLibraryExecutable(grid_library)
     total = count[0] * count[1] * count[2]
     target = Buffer.allocate(4 * total)
@@ -266,8 +266,8 @@ def test_every_workgroup_runs_once_with_its_ids(workgroup_loop, grid_library, co
 @pytest.mark.parametrize("splitting", ["in-order", "uneven", "local-task"])
 def test_failing_kernel_names_its_workgroup(workgroup_loop, grid_library, splitting):
     import numpy
-    from hal import Buffer, Device, DispatchState
-    from hal._executable import run_in_order
+    from asyncvm.hal import Buffer, Device, DispatchState
+    from asyncvm.hal._executable import run_in_order
     executable = SystemLibraryExecutable(grid_library)
     count, failing = (5, 3, 2), (3, 1, 1)
     total = 30

@@ -18,7 +18,7 @@ import numpy
 import pytest
 
 import asyncvm
-from hal import Device, HalModule
+from asyncvm.hal import Device, HalModule
 
 from _batch_model import LLVM_CPU, WEIGHTS
 from conftest import SERVING_BACKENDS

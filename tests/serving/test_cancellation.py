@@ -24,9 +24,9 @@ import pytest
 import asyncvm
 from asyncvm.vm import StatusCode, VMError
 from asyncvm.vm._invocation import describe_code_frame
-from hal import Device, HalModule
-from modules.bytecode import BytecodeModule
-from modules.python import PythonModule
+from asyncvm.hal import Device, HalModule
+from asyncvm.modules.bytecode import BytecodeModule
+from asyncvm.modules.python import PythonModule
 
 from _batch_model import LLVM_CPU
 from _iree_reference import iree_tensor_results

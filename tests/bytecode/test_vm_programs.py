@@ -372,7 +372,7 @@ def test_iree_runtime_dies_on_division_by_zero(vm_program):
     vmfb = vm_program("vm_failures")
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+        sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
         from _iree_reference import iree_invoke
         print(iree_invoke({str(vmfb)!r}, "div_i32", (7, 2)), flush=True)
         iree_invoke({str(vmfb)!r}, "div_i32", (1, 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asyncvm.vm import StatusCode, VMError
-from modules.bytecode import BytecodeModule
+from asyncvm.modules.bytecode import BytecodeModule
 
 pytestmark = pytest.mark.anyio
 

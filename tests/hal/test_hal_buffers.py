@@ -6,9 +6,10 @@ import numpy
 import pytest
 
 from asyncvm.vm import StatusCode, VMError
-from hal._buffer import ALLOCATION_ALIGNMENT, Buffer
-from hal._buffer_view import BufferView
-from hal._element_type import ElementType
+from asyncvm.hal._buffer import Buffer
+from asyncvm.vm import ALLOCATION_ALIGNMENT
+from asyncvm.hal._buffer_view import BufferView
+from asyncvm.hal._element_type import ElementType
 
 
 def test_allocation_is_zeroed_and_aligned():
@@ -95,7 +96,7 @@ def test_unknown_element_type():
 
 
 def test_aligned_array_is_passed_without_copying():
-    from hal import aligned_array
+    from asyncvm.vm import aligned_array
     array = aligned_array(numpy.arange(10), numpy.float32)
     assert array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
     assert array.dtype == numpy.float32 and array.tolist() == list(range(10))

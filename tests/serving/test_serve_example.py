@@ -30,7 +30,7 @@ from _iree_reference import iree_tensor_results  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVE = ROOT / "examples" / "serve.py"
 STARTUP_TIMEOUT = 120.0  # seconds: compiling the model and starting uvicorn
 SHUTDOWN_TIMEOUT = 15.0

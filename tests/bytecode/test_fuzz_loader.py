@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import asyncvm
 from asyncvm.vm import StatusCode, VMError
-from modules.bytecode import BytecodeModule
-from modules.bytecode._module_definition import split_archive
+from asyncvm.modules.bytecode import BytecodeModule
+from asyncvm.modules.bytecode._module_definition import split_archive
 
 CALLS = [("tick", (5,)), ("mix", (10, 2.0)), ("listy", (10,))]
 

@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from asyncvm.tools import main
-from modules.check import almost_equal
+from asyncvm.modules.check import almost_equal
 
 
 @pytest.mark.parametrize("device", ["local-sync", "local-task"])
