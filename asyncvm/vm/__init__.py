@@ -8,6 +8,7 @@ from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_stora
 from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
+from ._export_table import Export, export_table
 from ._instance import Instance
 from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, QUANTUM_CHECK,
                           invoke_callable, register_frame_describer, run_frames, run_frames_sync)
@@ -23,7 +24,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
 
 __all__ = [
     "ALLOCATION_ALIGNMENT", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
-    "DEFAULT_TIME_SLICE", "Dependency", "QUANTUM_CHECK",
+    "DEFAULT_TIME_SLICE", "Dependency", "Export", "QUANTUM_CHECK", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",

@@ -1,6 +1,8 @@
 """Modules whose exports are Python callables (the HAL module, user modules).
 
-``NativeModule.export(calling_convention)`` registers a callable. It gets one
+A module's exports come from a declarative table (``exports=``, see
+:mod:`asyncvm.vm._export_table`), or one at a time from the
+``NativeModule.export(calling_convention)`` decorator. It gets one
 Python value per argument (a span is a list: of values if the span has one
 kind, of tuples otherwise) and returns a tuple, a bare value for a single
 result, or ``None`` for none; an ``async def`` export, or one that returns an
@@ -15,6 +17,7 @@ import inspect
 from typing import Any, Callable
 
 from ._calling_convention import parse_calling_convention
+from ._export_table import Export, export_table
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module, ModuleState,
                       ResolvedImport)
 from ._status import StatusCode, VMError
@@ -62,18 +65,37 @@ async def _finish(awaitable: Any, count: int) -> tuple:
 
 
 class NativeModule(Module):
-    """A module whose exports are Python callables. Immutable once registered."""
+    """A module whose exports are Python callables. Immutable once registered.
+
+    ``exports`` is a table of :class:`~asyncvm.vm.Export` rows (checked by
+    :func:`~asyncvm.vm.export_table`). With ``state_argument=True`` every
+    export takes the module's per-context state as its first argument; the
+    state binds it once, when the module is registered in a context, so a
+    call costs no lookup.
+    """
 
     def __init__(self, name: str, version: int = 0, *,
                  dependencies: list[Dependency] | None = None,
                  imports: list[ImportDescriptor] | None = None,
-                 ref_types: dict[str, type] | None = None) -> None:
+                 ref_types: dict[str, type] | None = None,
+                 exports: tuple[Export, ...] | list[Export] = (),
+                 state_argument: bool = False) -> None:
         self.name = name
         self.version = version
+        self.state_argument = state_argument
         self._dependencies = list(dependencies or [])
         self._imports = list(imports or [])
         self._ref_types = dict(ref_types or {})
         self._functions: dict[str, tuple[FunctionDescriptor, Callable]] = {}
+        for row in export_table(name, exports):
+            self._add(FunctionDescriptor(row.name, row.calling_convention, dict(row.attributes)),
+                      row.function)
+
+    def _add(self, descriptor: FunctionDescriptor, function: Callable) -> None:
+        if descriptor.name in self._functions:
+            raise VMError(StatusCode.ALREADY_EXISTS,
+                          f"module {self.name!r} already exports {descriptor.name!r}")
+        self._functions[descriptor.name] = (descriptor, _adapt(function, descriptor.calling_convention))
 
     def export(self, calling_convention: str, name: str | None = None,
                **attributes: str) -> Callable[[Callable], Callable]:
@@ -81,12 +103,8 @@ class NativeModule(Module):
         parse_calling_convention(calling_convention)
 
         def register(function: Callable) -> Callable:
-            export_name = name or function.__name__
-            if export_name in self._functions:
-                raise VMError(StatusCode.ALREADY_EXISTS,
-                              f"module {self.name!r} already exports {export_name!r}")
-            descriptor = FunctionDescriptor(export_name, calling_convention, dict(attributes))
-            self._functions[export_name] = (descriptor, _adapt(function, calling_convention))
+            self._add(FunctionDescriptor(name or function.__name__, calling_convention,
+                                         dict(attributes)), function)
             return function
         return register
 
@@ -126,6 +144,15 @@ class NativeModuleState(ModuleState):
         self.module = module
         self.context = context
         self.imports = {resolved.descriptor.full_name: resolved.function for resolved in imports}
+        self._bound: dict[str, Callable] = {}
 
     def lookup_function(self, name: str):
-        return self.module.implementation(name)
+        """The export ``name`` as a VM function (bound to this state when the
+        module takes a state argument), or None."""
+        implementation = self.module.implementation(name)
+        if implementation is None or not self.module.state_argument:
+            return implementation
+        bound = self._bound.get(name)
+        if bound is None:
+            bound = self._bound[name] = functools.partial(implementation, self)
+        return bound
