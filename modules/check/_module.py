@@ -4,16 +4,26 @@
 element of a buffer view; ``expect_eq`` element types, shapes and contents;
 ``expect_almost_eq`` the same with IREE's (numpy ``isclose``) tolerance rule:
 equal, both NaN, or ``|actual - expected| <= atol + rtol * |expected|`` with
-a finite expected value. A failed expectation raises FAILED_PRECONDITION
-with both values printed — it ends the test function (IREE's records the
-failure and goes on).
+a finite expected value.
+
+Every export is a module-level function listed once, in
+:data:`CHECK_EXPORTS`, sorted by name, with the names and calling
+conventions the compiler imports (IREE 3.13's ``check.imports.mlir``). The
+``device`` argument of the buffer-view exports is accepted and unused.
+
+Errors: a failed expectation is FAILED_PRECONDITION with both values
+printed — it ends the test function (IREE's records the failure and goes
+on); an operand that is not a buffer view is INVALID_ARGUMENT naming it.
+No export suspends.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy
 
-from asyncvm.vm import NativeModule, StatusCode, VMError
+from asyncvm.vm import Export, NativeModule, StatusCode, VMError, export_table
 from asyncvm.hal import BufferView
 
 
@@ -22,14 +32,16 @@ def _failure(message: str) -> VMError:
 
 
 def _describe(view: BufferView) -> str:
-    shape = "x".join(str(d) for d in view.shape)
+    """``2x2xi32=[1 2 3 4]``: shape, element type and values (elided past 32)."""
+    shape = "x".join(str(dimension) for dimension in view.shape)
     values = numpy.array2string(view.to_array().reshape(-1), threshold=32, separator=" ")
     return f"{shape + 'x' if shape else ''}{view.element_type.name}={values}"
 
 
-def _view(value, what: str) -> BufferView:
+def _view(value, operand: str) -> BufferView:
+    """``value`` if it is a buffer view, else INVALID_ARGUMENT naming ``operand``."""
     if not isinstance(value, BufferView):
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"{what} is not a buffer view")
+        raise VMError(StatusCode.INVALID_ARGUMENT, f"{operand} is not a buffer view")
     return value
 
 
@@ -44,48 +56,84 @@ def almost_equal(actual: numpy.ndarray, expected: numpy.ndarray, atol: float,
             | (numpy.isfinite(expected) & close))
 
 
+def _exactly_equal(actual: numpy.ndarray, expected: numpy.ndarray) -> numpy.ndarray:
+    """Element-wise equality, NaN equal to NaN."""
+    return (actual == expected) | ((actual != actual) & (expected != expected))
+
+
+def _expect_equal(lhs, rhs, equal: Callable[[numpy.ndarray, numpy.ndarray], numpy.ndarray]) -> None:
+    """FAILED_PRECONDITION unless both views have one element type, one shape
+    and contents ``equal`` everywhere; INVALID_ARGUMENT if one is not a view."""
+    lhs, rhs = _view(lhs, "lhs"), _view(rhs, "rhs")
+    problems = []
+    if lhs.element_type != rhs.element_type:
+        problems.append(f"element types differ ({lhs.element_type.name} vs "
+                        f"{rhs.element_type.name})")
+    if lhs.shape != rhs.shape:
+        problems.append(f"shapes differ ({lhs.shape} vs {rhs.shape})")
+    if not problems:
+        matches = equal(lhs.to_array(), rhs.to_array())
+        if not matches.all():
+            index = int(numpy.argmin(matches.reshape(-1)))
+            problems.append(f"contents differ; the first difference is at index {index}")
+    if problems:
+        raise _failure("Expected equality of these values. " + "; ".join(problems)
+                       + f".\n  lhs: {_describe(lhs)}\n  rhs: {_describe(rhs)}")
+
+
+# -- exports --------------------------------------------------------------------------------
+
+def expect_all_true(device, operand) -> None:
+    """``check.expect_all_true`` (``0rr_v``): FAILED_PRECONDITION unless every
+    element of the buffer view ``operand`` is nonzero; INVALID_ARGUMENT if it
+    is not a buffer view. Does not suspend."""
+    view = _view(operand, "operand")
+    if not view.to_array().all():
+        raise _failure(f"Expected all true: {_describe(view)}")
+
+
+def expect_almost_eq(device, lhs, rhs, atol, rtol) -> None:
+    """``check.expect_almost_eq`` (``0rrrff_v``): FAILED_PRECONDITION unless
+    the buffer views have one element type, one shape and contents equal
+    within :func:`almost_equal` (``atol``, ``rtol``); INVALID_ARGUMENT if one
+    is not a buffer view. Does not suspend."""
+    _expect_equal(lhs, rhs, lambda actual, expected: almost_equal(actual, expected, atol, rtol))
+
+
+def expect_eq(device, lhs, rhs) -> None:
+    """``check.expect_eq`` (``0rrr_v``): FAILED_PRECONDITION unless the buffer
+    views have one element type, one shape and equal contents (NaN equals
+    NaN); INVALID_ARGUMENT if one is not a buffer view. Does not suspend."""
+    _expect_equal(lhs, rhs, _exactly_equal)
+
+
+def expect_false(operand) -> None:
+    """``check.expect_false`` (``0i_v``): FAILED_PRECONDITION unless the i32
+    ``operand`` is zero. Does not suspend."""
+    if operand:
+        raise _failure(f"Expected {operand} to be zero.")
+
+
+def expect_true(operand) -> None:
+    """``check.expect_true`` (``0i_v``): FAILED_PRECONDITION unless the i32
+    ``operand`` is nonzero. Does not suspend."""
+    if not operand:
+        raise _failure(f"Expected {operand} to be nonzero.")
+
+
+# -- the table ------------------------------------------------------------------------------
+
+CHECK_EXPORTS = export_table("check", [
+    Export("expect_all_true", "0rr_v", expect_all_true),
+    Export("expect_almost_eq", "0rrrff_v", expect_almost_eq),
+    Export("expect_eq", "0rrr_v", expect_eq),
+    Export("expect_false", "0i_v", expect_false),
+    Export("expect_true", "0i_v", expect_true),
+])
+"""Every export of the ``check`` module, sorted by name (checked at import)."""
+
+
 def create_check_module() -> NativeModule:
-    check = NativeModule("check", 0)
-
-    @check.export("0i_v")
-    def expect_true(operand):
-        if not operand:
-            raise _failure(f"Expected {operand} to be nonzero.")
-
-    @check.export("0i_v")
-    def expect_false(operand):
-        if operand:
-            raise _failure(f"Expected {operand} to be zero.")
-
-    @check.export("0rr_v")
-    def expect_all_true(device, operand):
-        view = _view(operand, "operand")
-        if not view.to_array().all():
-            raise _failure(f"Expected all true: {_describe(view)}")
-
-    def compare(lhs, rhs, equal) -> None:
-        lhs, rhs = _view(lhs, "lhs"), _view(rhs, "rhs")
-        problems = []
-        if lhs.element_type != rhs.element_type:
-            problems.append(f"element types differ ({lhs.element_type.name} vs "
-                            f"{rhs.element_type.name})")
-        if lhs.shape != rhs.shape:
-            problems.append(f"shapes differ ({lhs.shape} vs {rhs.shape})")
-        if not problems:
-            matches = equal(lhs.to_array(), rhs.to_array())
-            if not matches.all():
-                index = int(numpy.argmin(matches.reshape(-1)))
-                problems.append(f"contents differ; the first difference is at index {index}")
-        if problems:
-            raise _failure("Expected equality of these values. " + "; ".join(problems)
-                           + f".\n  lhs: {_describe(lhs)}\n  rhs: {_describe(rhs)}")
-
-    @check.export("0rrr_v")
-    def expect_eq(device, lhs, rhs):
-        compare(lhs, rhs, lambda a, b: (a == b) | ((a != a) & (b != b)))
-
-    @check.export("0rrrff_v")
-    def expect_almost_eq(device, lhs, rhs, atol, rtol):
-        compare(lhs, rhs, lambda a, b: almost_equal(a, b, atol, rtol))
-
-    return check
+    """The ``check`` module (version 0) over :data:`CHECK_EXPORTS`. Stateless:
+    contexts may share one. Does not suspend."""
+    return NativeModule("check", 0, exports=CHECK_EXPORTS)

@@ -2,55 +2,108 @@
 
 Builds made with ``--iree-vmvx-enable-microkernels`` (and
 ``--iree-opt-data-tiling``) call these instead of looping element by
-element in bytecode. Every buffer argument is a ``vm.buffer`` (a binding
-view or scratch); offsets and strides are in elements of the operation's
-type. Operand ranges are checked like IREE's (OUT_OF_RANGE naming the
-operand); outputs must be writable (PERMISSION_DENIED). Integer arithmetic
-wraps; integer division by zero is INVALID_ARGUMENT. Runs synchronously on
-the dispatching thread; numpy releases the GIL inside the heavy kernels.
+element in bytecode. Every export is a module-level function listed once, in
+:data:`VMVX_EXPORTS`, one table sorted by name as IREE writes
+``runtime/src/iree/modules/vmvx/exports.inl``, with the names and calling
+conventions of the compiler's ``vmvx.imports.mlir`` (IREE 3.13).
+
+The element-wise kernels ``<operation>.2d.<type>`` all have one of two
+shapes, binary (:func:`elementwise_binary_2d`) or unary
+(:func:`elementwise_unary_2d`); their rows bind the operation, and the
+element type named by the export's suffix, to one of those two functions.
+
+Contract shared by every export:
+
+* Every buffer argument is a ``vm.buffer`` (a binding view or scratch);
+  offsets and strides are in elements of the operation's type.
+* A null buffer is INVALID_ARGUMENT naming the operand; a window that does
+  not fit in its buffer is OUT_OF_RANGE naming the operand (IREE's check);
+  a read-only output is PERMISSION_DENIED.
+* Integer arithmetic wraps; integer division by zero is INVALID_ARGUMENT;
+  unhandled ``flags`` of ``mmt4d``, ``pack`` and ``unpack`` are
+  INVALID_ARGUMENT.
+* No export suspends: each runs synchronously on the dispatching thread
+  (numpy releases the GIL inside the heavy kernels).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-from asyncvm.vm import NativeModule, StatusCode, VMBuffer, VMError
+from asyncvm.vm import Export, NativeModule, StatusCode, VMBuffer, VMError, export_table
 
-_F32 = numpy.dtype(numpy.float32)
-_I32 = numpy.dtype(numpy.int32)
-_COPY_TYPES = {"x8": numpy.dtype(numpy.uint8), "x16": numpy.dtype(numpy.uint16),
-               "x32": numpy.dtype(numpy.uint32), "x64": numpy.dtype(numpy.uint64)}
+_FLOAT32 = numpy.dtype(numpy.float32)
+_INT8 = numpy.dtype(numpy.int8)
+_INT32 = numpy.dtype(numpy.int32)
+_ELEMENT_TYPES = {"f32": _FLOAT32, "i32": _INT32, "x8": numpy.dtype(numpy.uint8),
+                  "x16": numpy.dtype(numpy.uint16), "x32": numpy.dtype(numpy.uint32),
+                  "x64": numpy.dtype(numpy.uint64)}
+"""Element types by the suffix of an element-wise export's name (``x``: bits only)."""
+
+_ACCUMULATE = 0x100
+"""``mmt4d`` flag: add the product to the output instead of overwriting it."""
+_TRANSPOSE_INNER = 0x100
+"""``pack``/``unpack`` flag: the tiles are transposed."""
+_TRANSPOSE_OUTER = 0x200
+"""``pack``/``unpack`` flag: the grid of tiles is transposed."""
+_MMT4D_TYPES = {0x01: (_FLOAT32, _FLOAT32), 0x02: (_INT8, _INT32)}
+"""``mmt4d``: (input, output) element types by the low byte of ``flags``."""
+_PACK_TYPES = {0x01: _FLOAT32, 0x02: _INT8, 0x03: _INT32}
+_UNPACK_TYPES = {0x01: _FLOAT32, 0x03: _INT32}
+_TILE_SIZES_BY_ROLE = {1: (8, 4), 2: (8, 4), 3: (8, 8)}
+"""``query_tile_sizes.2d``: IREE's generic tiles by operand role (low byte of flags)."""
 
 
-def _array(buffer: VMBuffer, dtype: numpy.dtype, what: str, write: bool) -> numpy.ndarray:
+# -- operands -------------------------------------------------------------------------------
+
+def _array(buffer: VMBuffer, element_type: numpy.dtype, operand: str,
+           writable: bool) -> numpy.ndarray:
+    """The whole buffer as a flat array of ``element_type`` (no copy)."""
     if not isinstance(buffer, VMBuffer):
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"{what} buffer is null")
-    if write and buffer.readonly:
-        raise VMError(StatusCode.PERMISSION_DENIED, f"{what} buffer is read-only")
+        raise VMError(StatusCode.INVALID_ARGUMENT, f"{operand} buffer is null")
+    if writable and buffer.readonly:
+        raise VMError(StatusCode.PERMISSION_DENIED, f"{operand} buffer is read-only")
     raw = numpy.asarray(buffer.memory) if not buffer.readonly else \
         numpy.frombuffer(buffer.memory, dtype=numpy.uint8)
-    usable = len(raw) - len(raw) % dtype.itemsize
-    return raw[:usable].view(dtype)
+    usable = len(raw) - len(raw) % element_type.itemsize
+    return raw[:usable].view(element_type)
 
 
-def _view2d(buffer, offset, stride0, stride1, size0, size1, dtype, what, write=False):
-    """A strided 2-D numpy view (no copy) after IREE's bounds check."""
-    flat = _array(buffer, dtype, what, write)
+def _strided_view(buffer, offset, stride0, stride1, size0, size1, element_type, operand,
+                  writable=False) -> numpy.ndarray:
+    """A ``size0`` x ``size1`` strided view of ``buffer`` (no copy), after
+    IREE's bounds check: INVALID_ARGUMENT (null), PERMISSION_DENIED
+    (``writable`` but read-only) or OUT_OF_RANGE (the window does not fit)."""
+    flat = _array(buffer, element_type, operand, writable)
     if size0 <= 0 or size1 <= 0:
-        return numpy.empty((max(size0, 0), max(size1, 0)), dtype)
+        return numpy.empty((max(size0, 0), max(size1, 0)), element_type)
     last = offset + (size0 - 1) * stride0 + (size1 - 1) * stride1
     if offset < 0 or stride0 < 0 or stride1 < 0 or last >= flat.shape[0]:
         raise VMError(StatusCode.OUT_OF_RANGE,
-                      f"out-of-bounds access detected in {what} (offset={offset}, "
+                      f"out-of-bounds access detected in {operand} (offset={offset}, "
                       f"strides=({stride0}, {stride1}), sizes=({size0}, {size1}), "
                       f"buffer length={len(buffer)})")
-    item = dtype.itemsize
-    return as_strided(flat[offset:], shape=(size0, size1), strides=(stride0 * item, stride1 * item),
-                      writeable=write)
+    item = element_type.itemsize
+    return as_strided(flat[offset:], shape=(size0, size1),
+                      strides=(stride0 * item, stride1 * item), writeable=writable)
 
+
+def _lookup_flags(flags: int, table: dict, kernel: str):
+    """``table[flags & 0xFF]``, or INVALID_ARGUMENT naming the kernel."""
+    entry = table.get(flags & 0xFF)
+    if entry is None:
+        raise VMError(StatusCode.INVALID_ARGUMENT, f"unhandled flags 0x{flags:X} in {kernel}")
+    return entry
+
+
+# -- element-wise operations ----------------------------------------------------------------
 
 def _divide_signed(left, right):
+    """Signed i32 division rounding toward zero; INVALID_ARGUMENT on a zero divisor."""
     if (right == 0).any():
         raise VMError(StatusCode.INVALID_ARGUMENT, "integer division by zero in vmvx.divs")
     quotient = numpy.abs(left.astype(numpy.int64)) // numpy.abs(right.astype(numpy.int64))
@@ -58,12 +111,26 @@ def _divide_signed(left, right):
 
 
 def _divide_unsigned(left, right):
+    """Unsigned i32 division; INVALID_ARGUMENT on a zero divisor."""
     if (right == 0).any():
         raise VMError(StatusCode.INVALID_ARGUMENT, "integer division by zero in vmvx.divu")
     return (left.view(numpy.uint32) // right.view(numpy.uint32)).view(numpy.int32)
 
 
-def _ctlz(values):
+def _shift_left(values, amounts):
+    return numpy.left_shift(values, amounts & 31)
+
+
+def _shift_right_signed(values, amounts):
+    return numpy.right_shift(values, amounts & 31)
+
+
+def _shift_right_unsigned(values, amounts):
+    return numpy.right_shift(values.view(numpy.uint32),
+                             (amounts & 31).view(numpy.uint32)).view(numpy.int32)
+
+
+def _count_leading_zeros(values):
     unsigned = values.view(numpy.uint32).astype(numpy.uint64)
     result = numpy.full(unsigned.shape, 32, dtype=numpy.int32)
     nonzero = unsigned != 0
@@ -71,153 +138,243 @@ def _ctlz(values):
     return result
 
 
-_BINARY = {
-    "add.2d.f32": (_F32, numpy.add), "add.2d.i32": (_I32, numpy.add),
-    "sub.2d.f32": (_F32, numpy.subtract), "sub.2d.i32": (_I32, numpy.subtract),
-    "mul.2d.f32": (_F32, numpy.multiply), "mul.2d.i32": (_I32, numpy.multiply),
-    "div.2d.f32": (_F32, numpy.divide), "divs.2d.i32": (_I32, _divide_signed),
-    "divu.2d.i32": (_I32, _divide_unsigned),
-    "and.2d.i32": (_I32, numpy.bitwise_and), "or.2d.i32": (_I32, numpy.bitwise_or),
-    "xor.2d.i32": (_I32, numpy.bitwise_xor),
-    "shl.2d.i32": (_I32, lambda a, b: numpy.left_shift(a, b & 31)),
-    "shrs.2d.i32": (_I32, lambda a, b: numpy.right_shift(a, b & 31)),
-    "shru.2d.i32": (_I32, lambda a, b: numpy.right_shift(a.view(numpy.uint32),
-                                                         (b & 31).view(numpy.uint32)).view(numpy.int32)),
-}
-_UNARY = {
-    "abs.2d.f32": (_F32, numpy.abs), "ceil.2d.f32": (_F32, numpy.ceil),
-    "floor.2d.f32": (_F32, numpy.floor), "exp.2d.f32": (_F32, numpy.exp),
-    "log.2d.f32": (_F32, numpy.log), "neg.2d.f32": (_F32, numpy.negative),
-    "rsqrt.2d.f32": (_F32, lambda x: numpy.float32(1) / numpy.sqrt(x)),
-    "ctlz.2d.i32": (_I32, _ctlz),
-}
+def _reciprocal_square_root(values):
+    return numpy.float32(1) / numpy.sqrt(values)
 
 
-def _pad_pattern(padding: int, dtype: numpy.dtype):
-    raw = (padding & ((1 << (8 * dtype.itemsize)) - 1)).to_bytes(dtype.itemsize, "little")
-    return numpy.frombuffer(raw, dtype=dtype)[0]
+def _copy(values):
+    return values
 
 
-_PACK_TYPES = {0x01: _F32, 0x02: numpy.dtype(numpy.int8), 0x03: _I32}
+# -- exports --------------------------------------------------------------------------------
+
+def elementwise_binary_2d(element_type: numpy.dtype, operation: Callable,
+                          lhs_buffer, lhs_offset, lhs_stride0, lhs_stride1,
+                          rhs_buffer, rhs_offset, rhs_stride0, rhs_stride1,
+                          out_buffer, out_offset, out_stride0, out_stride1, size0, size1) -> None:
+    """``out = operation(lhs, rhs)`` element by element over ``size0`` x
+    ``size1`` strided windows (``<operation>.2d.<type>``, convention
+    ``0rIIIrIIIrIIIII_v``). Errors as in the module's contract; does not
+    suspend."""
+    lhs = _strided_view(lhs_buffer, lhs_offset, lhs_stride0, lhs_stride1, size0, size1,
+                        element_type, "lhs")
+    rhs = _strided_view(rhs_buffer, rhs_offset, rhs_stride0, rhs_stride1, size0, size1,
+                        element_type, "rhs")
+    out = _strided_view(out_buffer, out_offset, out_stride0, out_stride1, size0, size1,
+                        element_type, "out", writable=True)
+    with numpy.errstate(all="ignore"):
+        out[...] = operation(lhs, rhs)
+
+
+def elementwise_unary_2d(element_type: numpy.dtype, operation: Callable,
+                         in_buffer, in_offset, in_stride0, in_stride1,
+                         out_buffer, out_offset, out_stride0, out_stride1, size0, size1) -> None:
+    """``out = operation(in)`` element by element over ``size0`` x ``size1``
+    strided windows (``<operation>.2d.<type>`` and ``copy.2d.x<bits>``,
+    convention ``0rIIIrIIIII_v``). Errors as in the module's contract; does
+    not suspend."""
+    values = _strided_view(in_buffer, in_offset, in_stride0, in_stride1, size0, size1,
+                           element_type, "in")
+    out = _strided_view(out_buffer, out_offset, out_stride0, out_stride1, size0, size1,
+                        element_type, "out", writable=True)
+    with numpy.errstate(all="ignore"):
+        out[...] = operation(values)
+
+
+def fill_2d_x32(fill_value, out_buffer, out_offset, out_row_stride, size0, size1) -> None:
+    """``fill.2d.x32``: stores the 32-bit ``fill_value`` in every element of a
+    ``size0`` x ``size1`` window with unit column stride. INVALID_ARGUMENT
+    (null), PERMISSION_DENIED (read-only) or OUT_OF_RANGE; does not suspend."""
+    out = _strided_view(out_buffer, out_offset, out_row_stride, 1, size0, size1, _INT32, "out",
+                        writable=True)
+    out[...] = numpy.int32(fill_value)
+
+
+def mmt4d(lhs_buffer, lhs_offset, lhs_row_stride, rhs_buffer, rhs_offset, rhs_row_stride,
+          out_buffer, out_offset, out_row_stride, m, n, k, m0, n0, k0, flags) -> None:
+    """``mmt4d``: ``out[i, j] (+)= sum over k of lhs[i, k] · rhs[j, k]ᵀ`` over
+    tiled operands (lhs ``m x k`` tiles of ``m0 x k0``, rhs ``n x k`` tiles of
+    ``n0 x k0``, out ``m x n`` tiles of ``m0 x n0``; each outer row is one
+    buffer row). The low byte of ``flags`` picks f32·f32→f32 (1) or
+    i8·i8→i32 (2, wrapping), anything else is INVALID_ARGUMENT; 0x100
+    accumulates into ``out``. Bounds errors as in the module's contract;
+    does not suspend."""
+    input_type, output_type = _lookup_flags(flags, _MMT4D_TYPES, "mmt4d")
+    if m <= 0 or n <= 0:
+        return
+    lhs = _strided_view(lhs_buffer, lhs_offset, lhs_row_stride, 1, m, k * m0 * k0, input_type,
+                        "lhs").reshape(m, k, m0, k0)
+    rhs = _strided_view(rhs_buffer, rhs_offset, rhs_row_stride, 1, n, k * n0 * k0, input_type,
+                        "rhs").reshape(n, k, n0, k0)
+    out = _strided_view(out_buffer, out_offset, out_row_stride, 1, m, n * m0 * n0, output_type,
+                        "out", writable=True)
+    multiply = _mmt4d_integer if output_type == _INT32 else _mmt4d_float
+    out[...] = multiply(lhs, rhs, out.reshape(m, n, m0, n0) if flags & _ACCUMULATE else None)
+
+
+def _mmt4d_integer(lhs, rhs, accumulator):
+    """i8 tiles multiplied in i64, summed with ``accumulator`` (or not), wrapped to i32."""
+    product = numpy.einsum("ikau,jkbu->ijab", lhs.astype(numpy.int64), rhs.astype(numpy.int64),
+                           optimize=True)
+    if accumulator is not None:
+        product = product + accumulator
+    return _tiles_as_rows((product & 0xFFFFFFFF).astype(numpy.uint32).view(numpy.int32))
+
+
+def _mmt4d_float(lhs, rhs, accumulator):
+    """f32 tiles accumulated in IREE's order (k, then k0), rounding to f32 at
+    every step, so results match its generic microkernel bit for bit."""
+    m, k, m0, k0 = lhs.shape
+    n, _, n0, _ = rhs.shape
+    result = numpy.zeros((m, n, m0, n0), dtype=numpy.float32)
+    if accumulator is not None:
+        result += accumulator
+    with numpy.errstate(all="ignore"):
+        for outer in range(k):
+            for inner in range(k0):
+                result += (lhs[:, outer, :, inner][:, None, :, None]
+                           * rhs[:, outer, :, inner][None, :, None, :])
+    return _tiles_as_rows(result)
+
+
+def _tiles_as_rows(tiles):
+    """An ``m x n x m0 x n0`` array as ``m`` rows of ``n * m0 * n0``."""
+    m, n, m0, n0 = tiles.shape
+    return tiles.reshape(m, n * m0 * n0)
+
+
+def _transpose_tiles(tiles, flags):
+    """Applies ``pack``/``unpack``'s outer and inner transposition flags to
+    an ``outer0 x outer1 x tile0 x tile1`` array."""
+    if flags & _TRANSPOSE_OUTER:
+        tiles = tiles.transpose(1, 0, 2, 3)
+    if flags & _TRANSPOSE_INNER:
+        tiles = tiles.transpose(0, 1, 3, 2)
+    return tiles
+
+
+def _padding_pattern(padding_value: int, element_type: numpy.dtype):
+    """The low bytes of the i64 ``padding_value`` as one ``element_type`` value."""
+    width = element_type.itemsize
+    raw = (padding_value & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
+    return numpy.frombuffer(raw, dtype=element_type)[0]
+
+
+def pack(in_buffer, in_offset, in_stride0, in_stride1, out_buffer, out_offset, out_stride0,
+         out_stride1, in_size0, in_size1, out_size0, out_size1, out_size2, out_size3,
+         padding_value, flags) -> None:
+    """``pack``: tiles an ``in_size0 x in_size1`` matrix into ``out_size0 x
+    out_size1`` tiles of ``out_size2 x out_size3`` (each outer row one
+    buffer row), padding with ``padding_value``'s bit pattern. The low byte
+    of ``flags`` is the element type (1 f32, 2 i8, 3 i32; else
+    INVALID_ARGUMENT); 0x100 transposes the tiles, 0x200 their grid. Bounds
+    errors as in the module's contract; does not suspend."""
+    element_type = _lookup_flags(flags, _PACK_TYPES, "pack")
+    source = _strided_view(in_buffer, in_offset, in_stride0, in_stride1, in_size0, in_size1,
+                           element_type, "in")
+    outer = [out_size0, out_size1]
+    tile = [out_size2, out_size3]
+    if flags & _TRANSPOSE_OUTER:
+        outer.reverse()
+    if flags & _TRANSPOSE_INNER:
+        tile.reverse()
+    rows, columns = outer[0] * tile[0], outer[1] * tile[1]
+    padded = numpy.full((rows, columns), _padding_pattern(padding_value, element_type),
+                        dtype=element_type)
+    padded[:in_size0, :in_size1] = source[:rows, :columns]
+    tiles = padded.reshape(outer[0], tile[0], outer[1], tile[1]).transpose(0, 2, 1, 3)
+    inner = out_size1 * out_size2 * out_size3
+    out = _strided_view(out_buffer, out_offset, out_stride0, 1, out_size0, inner, element_type,
+                        "out", writable=True)
+    out[...] = _transpose_tiles(tiles, flags).reshape(out_size0, inner)
+
+
+def unpack(in_buffer, in_offset, in_stride0, in_stride1, out_buffer, out_offset, out_stride0,
+           out_stride1, in_size0, in_size1, in_size2, in_size3, out_size0, out_size1,
+           flags) -> None:
+    """``unpack``: the inverse of :func:`pack`: ``in_size0 x in_size1`` tiles
+    of ``in_size2 x in_size3`` back into an ``out_size0 x out_size1`` matrix
+    (padding dropped). The low byte of ``flags`` is the element type (1 f32,
+    3 i32; else INVALID_ARGUMENT); 0x100 and 0x200 as for ``pack``. Bounds
+    errors as in the module's contract; does not suspend."""
+    element_type = _lookup_flags(flags, _UNPACK_TYPES, "unpack")
+    inner = in_size1 * in_size2 * in_size3
+    tiles = _strided_view(in_buffer, in_offset, in_stride0, 1, in_size0, inner, element_type,
+                          "in").reshape(in_size0, in_size1, in_size2, in_size3)
+    tiles = _transpose_tiles(tiles, flags)
+    rows = tiles.shape[0] * tiles.shape[2]
+    columns = tiles.shape[1] * tiles.shape[3]
+    unpacked = tiles.transpose(0, 2, 1, 3).reshape(rows, columns)
+    out = _strided_view(out_buffer, out_offset, out_stride0, out_stride1, out_size0, out_size1,
+                        element_type, "out", writable=True)
+    out[...] = unpacked[:out_size0, :out_size1]
+
+
+def query_tile_sizes_2d(size0, size1, flags) -> tuple[int, int]:
+    """``query_tile_sizes.2d``: the tile sizes the microkernels use for the
+    operand role in the low byte of ``flags`` (IREE's generic tiles). Never
+    fails; does not suspend."""
+    return _TILE_SIZES_BY_ROLE.get(flags & 0xFF, (8, 8))
+
+
+# -- the table ------------------------------------------------------------------------------
+
+_BINARY_CONVENTION = "0rIIIrIIIrIIIII_v"
+_UNARY_CONVENTION = "0rIIIrIIIII_v"
+
+
+def _binary(name: str, operation: Callable) -> Export:
+    """The row of element-wise binary kernel ``name`` (``<op>.2d.<type>``)."""
+    element_type = _ELEMENT_TYPES[name.rsplit(".", 1)[1]]
+    return Export(name, _BINARY_CONVENTION,
+                  functools.partial(elementwise_binary_2d, element_type, operation))
+
+
+def _unary(name: str, operation: Callable) -> Export:
+    """The row of element-wise unary kernel ``name`` (``<op>.2d.<type>``)."""
+    element_type = _ELEMENT_TYPES[name.rsplit(".", 1)[1]]
+    return Export(name, _UNARY_CONVENTION,
+                  functools.partial(elementwise_unary_2d, element_type, operation))
+
+
+VMVX_EXPORTS = export_table("vmvx", [
+    _unary("abs.2d.f32", numpy.abs),
+    _binary("add.2d.f32", numpy.add),
+    _binary("add.2d.i32", numpy.add),
+    _binary("and.2d.i32", numpy.bitwise_and),
+    _unary("ceil.2d.f32", numpy.ceil),
+    _unary("copy.2d.x16", _copy),
+    _unary("copy.2d.x32", _copy),
+    _unary("copy.2d.x64", _copy),
+    _unary("copy.2d.x8", _copy),
+    _unary("ctlz.2d.i32", _count_leading_zeros),
+    _binary("div.2d.f32", numpy.divide),
+    _binary("divs.2d.i32", _divide_signed),
+    _binary("divu.2d.i32", _divide_unsigned),
+    _unary("exp.2d.f32", numpy.exp),
+    Export("fill.2d.x32", "0irIIII_v", fill_2d_x32),
+    _unary("floor.2d.f32", numpy.floor),
+    _unary("log.2d.f32", numpy.log),
+    Export("mmt4d", "0rIIrIIrIIIIIiiii_v", mmt4d),
+    _binary("mul.2d.f32", numpy.multiply),
+    _binary("mul.2d.i32", numpy.multiply),
+    _unary("neg.2d.f32", numpy.negative),
+    _binary("or.2d.i32", numpy.bitwise_or),
+    Export("pack", "0rIIIrIIIIIIIIIIi_v", pack),
+    Export("query_tile_sizes.2d", "0IIi_II", query_tile_sizes_2d),
+    _unary("rsqrt.2d.f32", _reciprocal_square_root),
+    _binary("shl.2d.i32", _shift_left),
+    _binary("shrs.2d.i32", _shift_right_signed),
+    _binary("shru.2d.i32", _shift_right_unsigned),
+    _binary("sub.2d.f32", numpy.subtract),
+    _binary("sub.2d.i32", numpy.subtract),
+    Export("unpack", "0rIIIrIIIIIIIIIi_v", unpack),
+    _binary("xor.2d.i32", numpy.bitwise_xor),
+])
+"""Every export of the ``vmvx`` module, sorted by name (checked at import)."""
 
 
 def create_vmvx_module() -> NativeModule:
-    vmvx = NativeModule("vmvx", 0)
-
-    def binary(name, dtype, operation):
-        @vmvx.export("0rIIIrIIIrIIIII_v", name=name)
-        def kernel(lhs, lhs_offset, lhs_s0, lhs_s1, rhs, rhs_offset, rhs_s0, rhs_s1,
-                   out, out_offset, out_s0, out_s1, size0, size1):
-            left = _view2d(lhs, lhs_offset, lhs_s0, lhs_s1, size0, size1, dtype, "lhs")
-            right = _view2d(rhs, rhs_offset, rhs_s0, rhs_s1, size0, size1, dtype, "rhs")
-            target = _view2d(out, out_offset, out_s0, out_s1, size0, size1, dtype, "out", True)
-            with numpy.errstate(all="ignore"):
-                target[...] = operation(left, right)
-
-    def unary(name, dtype, operation):
-        @vmvx.export("0rIIIrIIIII_v", name=name)
-        def kernel(source, in_offset, in_s0, in_s1, out, out_offset, out_s0, out_s1, size0, size1):
-            values = _view2d(source, in_offset, in_s0, in_s1, size0, size1, dtype, "in")
-            target = _view2d(out, out_offset, out_s0, out_s1, size0, size1, dtype, "out", True)
-            with numpy.errstate(all="ignore"):
-                target[...] = operation(values)
-
-    for name, (dtype, operation) in _BINARY.items():
-        binary(name, dtype, operation)
-    for name, (dtype, operation) in _UNARY.items():
-        unary(name, dtype, operation)
-    for suffix, dtype in _COPY_TYPES.items():
-        unary(f"copy.2d.{suffix}", dtype, lambda values: values)
-
-    @vmvx.export("0irIIII_v", name="fill.2d.x32")
-    def fill(value, out, out_offset, row_stride, size0, size1):
-        target = _view2d(out, out_offset, row_stride, 1, size0, size1, _I32, "out", True)
-        target[...] = numpy.int32(value)
-
-    @vmvx.export("0rIIrIIrIIIIIiiii_v", name="mmt4d")
-    def mmt4d(lhs, lhs_offset, lhs_stride, rhs, rhs_offset, rhs_stride, out, out_offset,
-              out_stride, m, n, k, m0, n0, k0, flags):
-        kind = flags & 0xFF
-        if kind == 0x01:
-            in_type, out_type = _F32, _F32
-        elif kind == 0x02:
-            in_type, out_type = numpy.dtype(numpy.int8), _I32
-        else:
-            raise VMError(StatusCode.INVALID_ARGUMENT, f"unhandled flags 0x{flags:X} in mmt4d")
-        if m <= 0 or n <= 0:
-            return
-        left = _view2d(lhs, lhs_offset, lhs_stride, 1, m, k * m0 * k0, in_type, "lhs")
-        right = _view2d(rhs, rhs_offset, rhs_stride, 1, n, k * n0 * k0, in_type, "rhs")
-        target = _view2d(out, out_offset, out_stride, 1, m, n * m0 * n0, out_type, "out", True)
-        left = left.reshape(m, k, m0, k0)
-        right = right.reshape(n, k, n0, k0)
-        if kind == 0x02:
-            product = numpy.einsum("ikau,jkbu->ijab", left.astype(numpy.int64),
-                                   right.astype(numpy.int64), optimize=True)
-            product = product.reshape(m, n * m0 * n0)
-            if flags & 0x100:
-                product = product + target
-            target[...] = (product & 0xFFFFFFFF).astype(numpy.uint32).view(numpy.int32)
-            return
-        # f32: accumulate in IREE's order (k, then k0), rounding to f32 at
-        # every step, so results match its generic microkernel bit for bit.
-        accumulator = numpy.zeros((m, n, m0, n0), dtype=numpy.float32)
-        if flags & 0x100:
-            accumulator += target.reshape(m, n, m0, n0)
-        with numpy.errstate(all="ignore"):
-            for kk in range(k):
-                for kk0 in range(k0):
-                    accumulator += (left[:, kk, :, kk0][:, None, :, None]
-                                    * right[:, kk, :, kk0][None, :, None, :])
-        target[...] = accumulator.reshape(m, n * m0 * n0)
-
-    @vmvx.export("0rIIIrIIIIIIIIIIi_v", name="pack")
-    def pack(source, in_offset, in_s0, in_s1, out, out_offset, out_s0, out_s1, in_size0, in_size1,
-             out_size0, out_size1, out_size2, out_size3, padding, flags):
-        dtype = _PACK_TYPES.get(flags & 0xFF)
-        if dtype is None:
-            raise VMError(StatusCode.INVALID_ARGUMENT, f"unhandled flags 0x{flags:X} in pack")
-        values = _view2d(source, in_offset, in_s0, in_s1, in_size0, in_size1, dtype, "in")
-        outer = [out_size0, out_size1]
-        tile = [out_size2, out_size3]
-        if flags & 0x200:
-            outer.reverse()
-        if flags & 0x100:
-            tile.reverse()
-        padded = numpy.full((outer[0] * tile[0], outer[1] * tile[1]), _pad_pattern(padding, dtype),
-                            dtype=dtype)
-        padded[:in_size0, :in_size1] = values[:outer[0] * tile[0], :outer[1] * tile[1]]
-        blocks = padded.reshape(outer[0], tile[0], outer[1], tile[1]).transpose(0, 2, 1, 3)
-        if flags & 0x200:
-            blocks = blocks.transpose(1, 0, 2, 3)
-        if flags & 0x100:
-            blocks = blocks.transpose(0, 1, 3, 2)
-        inner = out_size1 * out_size2 * out_size3
-        target = _view2d(out, out_offset, out_s0, 1, out_size0, inner, dtype, "out", True)
-        target[...] = blocks.reshape(out_size0, inner)
-
-    @vmvx.export("0rIIIrIIIIIIIIIi_v", name="unpack")
-    def unpack(source, in_offset, in_s0, in_s1, out, out_offset, out_s0, out_s1, in_size0,
-               in_size1, in_size2, in_size3, out_size0, out_size1, flags):
-        dtype = {0x01: _F32, 0x03: _I32}.get(flags & 0xFF)
-        if dtype is None:
-            raise VMError(StatusCode.INVALID_ARGUMENT, f"unhandled flags 0x{flags:X} in unpack")
-        inner = in_size1 * in_size2 * in_size3
-        blocks = _view2d(source, in_offset, in_s0, 1, in_size0, inner, dtype, "in")
-        blocks = blocks.reshape(in_size0, in_size1, in_size2, in_size3)
-        if flags & 0x200:
-            blocks = blocks.transpose(1, 0, 2, 3)
-        if flags & 0x100:
-            blocks = blocks.transpose(0, 1, 3, 2)
-        rows = blocks.shape[0] * blocks.shape[2]
-        columns = blocks.shape[1] * blocks.shape[3]
-        unpacked = blocks.transpose(0, 2, 1, 3).reshape(rows, columns)
-        target = _view2d(out, out_offset, out_s0, out_s1, out_size0, out_size1, dtype, "out", True)
-        target[...] = unpacked[:out_size0, :out_size1]
-
-    @vmvx.export("0IIi_II", name="query_tile_sizes.2d")
-    def query_tile_sizes(size0, size1, flags):
-        role = flags & 0xFF
-        return {1: (8, 4), 2: (8, 4), 3: (8, 8)}.get(role, (8, 8))
-
-    return vmvx
+    """The ``vmvx`` module (version 0) over :data:`VMVX_EXPORTS`. Stateless:
+    contexts may share one. Does not suspend."""
+    return NativeModule("vmvx", 0, exports=VMVX_EXPORTS)
