@@ -10,10 +10,13 @@ The floors beneath are importable on their own: :mod:`asyncvm.vm` (the core),
 from . import hal, modules, vm
 from ._batcher import Batcher, BatcherStatistics
 from ._devices import create_device, default_loaders
+from ._function import ProgramFunction
 from ._program import Program, load, load_module
+from ._signature import FunctionSignature, Parameter, RefType, ScalarType, SpanType, TensorType
 from .modules.python import PythonModule
 from .vm import StatusCode, VMError, aligned_array
 
-__all__ = ["Batcher", "BatcherStatistics", "Program", "PythonModule", "StatusCode", "VMError",
-           "aligned_array", "create_device", "default_loaders", "hal", "load", "load_module",
-           "modules", "vm"]
+__all__ = ["Batcher", "BatcherStatistics", "FunctionSignature", "Parameter", "Program",
+           "ProgramFunction", "PythonModule", "RefType", "ScalarType", "SpanType", "StatusCode",
+           "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
+           "load", "load_module", "modules", "vm"]

@@ -22,7 +22,11 @@ Contract:
 * Requests batch together only with requests of the same dtypes and
   trailing shapes; a request that the program rejects fails with the
   program's VMError, and so do only the requests in its batch. Every caller
-  gets an exception object of its own.
+  gets an exception object of its own. Anything else a batch raises (numpy
+  failing to concatenate, a bug in Python code around the call) fails that
+  batch's requests alike, as VMError INTERNAL naming the cause (chained as
+  ``__cause__``; RESOURCE_EXHAUSTED for MemoryError and RecursionError);
+  the batcher serves on.
 * A cancelled caller's request is dropped if its batch has not started; if
   it has, the batch runs on and the caller's rows are discarded.
 * ``pad_to_max_batch_size=True`` serves programs compiled for one static
@@ -48,6 +52,7 @@ from typing import Any
 import anyio
 import numpy
 
+from ._function import ProgramFunction
 from ._program import Program
 from .vm import StatusCode, VMError
 
@@ -93,11 +98,12 @@ class _Request:
 class Batcher:
     """Coalesces concurrent calls of one function of a program into batches."""
 
-    def __init__(self, program: Program, function: str, *, max_batch_size: int,
+    def __init__(self, program: Program, function: str | ProgramFunction, *, max_batch_size: int,
                  max_wait: float, fixed_arguments: tuple = (),
                  pad_to_max_batch_size: bool = False, max_concurrent_batches: int = 2) -> None:
-        """Raises INVALID_ARGUMENT for settings out of range and NOT_FOUND for
-        a function the program does not export. Does not suspend."""
+        """``function`` is a name or ``program[name]``. Raises INVALID_ARGUMENT
+        for settings out of range and NOT_FOUND for a function the program
+        does not export. Does not suspend."""
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"max_batch_size must be >= 1, got {max_batch_size!r}")
@@ -284,42 +290,53 @@ class Batcher:
 
     async def _run_batch(self, batch: list[_Request]) -> None:
         try:
-            rows = sum(request.rows for request in batch)
-            arguments = []
-            for index in range(self._batched_count):
-                parts = [request.arguments[index] for request in batch]
-                if self.pad_to_max_batch_size and rows < self.max_batch_size:
-                    padding = self.max_batch_size - rows
-                    parts.append(numpy.zeros((padding,) + parts[0].shape[1:], parts[0].dtype))
-                arguments.append(numpy.concatenate(parts) if len(parts) > 1 else parts[0])
-            total = arguments[0].shape[0]
-            self.statistics.batches += 1
-            self.statistics.rows += rows
-            self.statistics.padded_rows += total - rows
-            self.statistics.batch_sizes[rows] += 1
             try:
-                results = await self.program.invoke(self.function, *arguments,
-                                                     *self.fixed_arguments)
-                for index, result in enumerate(results):
-                    if not isinstance(result, numpy.ndarray) or result.ndim < 1 \
-                            or result.shape[0] != total:
-                        raise VMError(StatusCode.FAILED_PRECONDITION,
-                                      f"batched {self.function.full_name}: result {index} has "
-                                      f"no leading batch dimension of {total}")
+                answers = await self._call_batch(batch)
             except VMError as error:
                 for request in batch:
                     request.finish(None, _copy_error(error))
                 return
-            start = 0
-            for request in batch:
-                end = start + request.rows
-                request.finish(tuple(result[start:end].copy() for result in results), None)
-                start = end
+            except Exception as error:  # a bug, not the program's failure: this batch only
+                for request in batch:
+                    request.finish(None, _unexpected_error(error, self.function.full_name))
+                return
+            for request, answer in zip(batch, answers):
+                request.finish(answer, None)
         finally:
             self._slots.release()
             for request in batch:
                 request.finish(None, VMError(StatusCode.CANCELLED,
                                              "the batch was cancelled before it finished"))
+
+    async def _call_batch(self, batch: list[_Request]) -> list[tuple]:
+        """Concatenates the batch's arguments, makes the call, and returns
+        each request's rows of every result (copies)."""
+        rows = sum(request.rows for request in batch)
+        total = max(rows, self.max_batch_size) if self.pad_to_max_batch_size else rows
+        self.statistics.batches += 1
+        self.statistics.rows += rows
+        self.statistics.padded_rows += total - rows
+        self.statistics.batch_sizes[rows] += 1
+        arguments = []
+        for index in range(self._batched_count):
+            parts = [request.arguments[index] for request in batch]
+            if total > rows:
+                parts.append(numpy.zeros((total - rows,) + parts[0].shape[1:], parts[0].dtype))
+            arguments.append(numpy.concatenate(parts) if len(parts) > 1 else parts[0])
+        results = await self.program.invoke(self.function, *arguments, *self.fixed_arguments)
+        for index, result in enumerate(results):
+            if not isinstance(result, numpy.ndarray) or result.ndim < 1 \
+                    or result.shape[0] != total:
+                raise VMError(StatusCode.FAILED_PRECONDITION,
+                              f"batched {self.function.full_name}: result {index} has "
+                              f"no leading batch dimension of {total}")
+        answers = []
+        start = 0
+        for request in batch:
+            end = start + request.rows
+            answers.append(tuple(result[start:end].copy() for result in results))
+            start = end
+        return answers
 
     def _fail_waiting(self, status: StatusCode, message: str) -> None:
         while self._pending:
@@ -332,3 +349,16 @@ def _copy_error(error: VMError) -> VMError:
     copy = VMError(error.status, error.message, backtrace=error.backtrace)
     copy.__cause__ = error.__cause__
     return copy
+
+
+def _unexpected_error(error: Exception, name: str) -> VMError:
+    """A VMError of its own for one caller of a batch that raised something
+    other than VMError (numpy failing, a bug in Python code around the call):
+    INTERNAL (RESOURCE_EXHAUSTED for MemoryError and RecursionError) naming
+    the cause, which is chained as ``__cause__``."""
+    status = StatusCode.RESOURCE_EXHAUSTED if isinstance(error, (MemoryError, RecursionError)) \
+        else StatusCode.INTERNAL
+    cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    wrapped = VMError(status, f"batched {name} failed: {cause}")
+    wrapped.__cause__ = error
+    return wrapped

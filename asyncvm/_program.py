@@ -6,30 +6,47 @@ Loading is synchronous (parse, verify, translate); calls are coroutines that
 run under asyncio or trio. numpy arrays passed for tensor arguments become
 buffer views without copying (when C-contiguous), and tensor results come
 back as numpy arrays viewing the result buffers. Failures are VMError.
+
+Beyond ``invoke``, a program reads like a collection of functions:
+``program["add"]`` (or ``program.add`` when the name is an identifier that
+is not one of Program's own attributes) is a :class:`ProgramFunction`,
+awaitable and documented with the signature the compiler recorded;
+``"add" in program`` and ``list(program)`` see the public functions of the
+main module. ``invoke_sync``/``call_sync`` serve synchronous code (scripts,
+notebooks), and ``async with asyncvm.load(path) as program:`` closes the
+program at the end of the block.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy
 from ._devices import create_device
+from ._function import ProgramFunction
+from ._synchronous import run_sync
 from .hal import BufferView, Device, HalModule
 from .modules.bytecode import BytecodeModule
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
-                 Module)
+                 Module, StatusCode, VMError)
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
 
 
 class Program:
-    """A context with a main bytecode module (the last one registered)."""
+    """A context with a main bytecode module (the last one registered).
+
+    ``await program.invoke(name, *args)`` or ``await program[name](*args)``
+    calls a function; ``program.invoke_sync``/``program[name].call_sync``
+    do it from synchronous code; ``async with`` closes the program.
+    """
 
     def __init__(self, context: Context, main: Module) -> None:
         self.context = context
         self.main = main
         self._functions: dict[str, Function] = {}
+        self._bound: dict[str, ProgramFunction] = {}
 
     @property
     def export_names(self) -> list[str]:
@@ -45,15 +62,104 @@ class Program:
                 return module.devices[0]
         return None
 
-    def lookup(self, name: str) -> Function:
-        """A function of the main module, or ``module.function`` from any module."""
+    def lookup(self, name: str | Function | ProgramFunction) -> Function:
+        """A function of the main module, or ``module.function`` from any module.
+
+        NOT_FOUND (naming the main module's functions) if there is none.
+        """
+        if not isinstance(name, str):
+            if isinstance(name, Function):
+                return name
+            if isinstance(name, ProgramFunction):
+                return name.function
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"a function is named by a str, got {type(name).__name__}")
         function = self._functions.get(name)
         if function is None:
             qualified = name if "." in name else f"{self.main.name}.{name}"
-            function = self._functions[name] = self.context.lookup_function(qualified)
+            try:
+                function = self.context.lookup_function(qualified)
+            except VMError as error:
+                if error.status != StatusCode.NOT_FOUND:
+                    raise
+                raise VMError(StatusCode.NOT_FOUND, self._not_found(name)) from None
+            self._functions[name] = function
         return function
 
-    async def invoke(self, name: str | Function, *arguments: Any,
+    def _not_found(self, name: str) -> str:
+        names = ", ".join(self.export_names) or "none"
+        modules = ", ".join(module.name for module in self.context.modules)
+        return (f"function {name!r} not found: module {self.main.name!r} exports {names} "
+                f"(modules in the program: {modules})")
+
+    # -- functions as objects -----------------------------------------------------------
+
+    def __getitem__(self, name: str) -> ProgramFunction:
+        """``program["add"]``: the function as an awaitable callable (cached).
+        ``"module.function"`` names a function of any module of the program.
+        Raises VMError NOT_FOUND (listing the available names)."""
+        bound = self._bound.get(name)
+        if bound is None:
+            if not isinstance(name, str):
+                raise TypeError(f"function names are str, not {type(name).__name__}")
+            function = self.lookup(name)
+            bound = self._bound.get(function.full_name)
+            if bound is None:
+                bound = self._bound[function.full_name] = ProgramFunction(self, function)
+            self._bound[name] = bound
+        return bound
+
+    def __getattr__(self, name: str) -> ProgramFunction:
+        # Only reached when ``name`` is not an attribute of the program, so
+        # Program's own attributes always win; private names never resolve
+        # to functions (protocols probe them: copy, pickle, IPython).
+        if not name.startswith("_"):
+            bound = self.__dict__.get("_bound", {}).get(name)
+            if bound is not None:
+                return bound
+        main = self.__dict__.get("main")
+        if name.startswith("_") or main is None or main.find_export(name) is None:
+            known = ", ".join(self._attribute_functions()) if main is not None else ""
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}"
+                                 + (f" (its functions: {known})" if known else ""))
+        return self[name]
+
+    def _attribute_functions(self) -> list[str]:
+        return [name for name in self.export_names
+                if name.isidentifier() and not name.startswith("_")
+                and not hasattr(type(self), name) and name not in self.__dict__]
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._attribute_functions()))
+
+    def __contains__(self, name: object) -> bool:
+        """``"add" in program``: a public function of the main module (or a
+        resolvable ``"module.function"``)."""
+        if not isinstance(name, str):
+            return False
+        if "." not in name:
+            return name in self.export_names
+        try:
+            self.lookup(name)
+        except VMError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        """The names of the main module's public functions, in export order."""
+        return iter(self.export_names)
+
+    @property
+    def functions(self) -> dict[str, ProgramFunction]:
+        """Every public function of the main module, by name."""
+        return {name: self[name] for name in self.export_names}
+
+    def __repr__(self) -> str:
+        return f"<asyncvm.Program {self.main.name}: {', '.join(self.export_names)}>"
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def invoke(self, name: str | Function | ProgramFunction, *arguments: Any,
                      timeout: float | None = None) -> tuple:
         """Calls a function; returns a tuple of results. Suspends; raises VMError
         (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
@@ -61,15 +167,42 @@ class Program:
         numpy arrays are passed as buffer views; buffer-view results are
         returned as numpy arrays.
         """
-        function = self.lookup(name) if isinstance(name, str) else name
+        function = self._functions.get(name) if name.__class__ is str else None
+        if function is None:
+            function = name if name.__class__ is Function else self.lookup(name)
         arguments = tuple(BufferView.from_array(value) if isinstance(value, numpy.ndarray)
                           else value for value in arguments)
         results = await self.context.invoke(function, *arguments, timeout=timeout)
         return tuple(value.to_array() if isinstance(value, BufferView) else value
                      for value in results)
 
+    def invoke_sync(self, name: str | Function | ProgramFunction, *arguments: Any,
+                    timeout: float | None = None) -> tuple:
+        """:meth:`invoke` from synchronous code (scripts, notebooks): returns
+        the results.
+
+        Outside an event loop it runs on a fresh asyncio loop in this thread;
+        inside a running one (Jupyter, a coroutine under asyncio or trio) on
+        a worker thread with its own loop, blocking this thread until done.
+        A program serves one event-loop thread at a time: called while async
+        calls of this program are in flight, it raises VMError
+        FAILED_PRECONDITION instead of waiting for them.
+        """
+        return run_sync(self.invoke, name, *arguments, timeout=timeout)
+
     async def close(self) -> None:
+        """Runs the modules' deinitializers; later calls are FAILED_PRECONDITION."""
         await self.context.close()
+
+    def close_sync(self) -> None:
+        """:meth:`close` from synchronous code (as :meth:`invoke_sync` runs)."""
+        run_sync(self.close)
+
+    async def __aenter__(self) -> "Program":
+        return self
+
+    async def __aexit__(self, kind, error, traceback) -> None:
+        await self.close()
 
 
 def load_module(source: Source | Module) -> Module:

@@ -164,6 +164,59 @@ async def test_failing_batch_fails_only_its_requests(program):
         numpy.testing.assert_array_equal(outcomes[tag][0], good)
 
 
+async def test_a_non_vmerror_fails_only_its_batch(program, model_vmfb, monkeypatch):
+    real_invoke = program.invoke
+    calls = []
+
+    async def invoke_with_a_bug(function, *arguments, **keywords):
+        calls.append(len(arguments[0]))
+        if len(calls) == 1:
+            raise TypeError("a bug in Python code")
+        return await real_invoke(function, *arguments, **keywords)
+
+    monkeypatch.setattr(program, "invoke", invoke_with_a_bug)
+    outcomes = {}
+    async with asyncvm.Batcher(program, "predict", max_batch_size=2, max_wait=3600,
+                               max_concurrent_batches=1) as batcher:
+        def call(tag, x):
+            return record_outcome(outcomes, tag, lambda: batcher(x))
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                # Two rows fill a batch: first1 and first2 share the failing one.
+                for started, tag in enumerate(["first1", "first2", "next1", "next2"], 1):
+                    group.start_soon(call, tag, request_rows(started, 1))
+                    while batcher.statistics.requests < started:
+                        await anyio.sleep(0)
+            # numpy failing while the batch is assembled: that batch fails alike.
+            memory_rows = request_rows(9, 1)
+            with monkeypatch.context() as patch:
+                def concatenate(*arguments, **keywords):
+                    raise MemoryError()
+                patch.setattr(numpy, "concatenate", concatenate)
+                async with anyio.create_task_group() as group:
+                    for tag in ("memory1", "memory2"):
+                        group.start_soon(call, tag, memory_rows)
+            outcomes["after"] = await batcher(request_rows(10, 2))
+    for tag in ("first1", "first2"):
+        error = outcomes[tag]
+        assert isinstance(error, VMError) and error.status == StatusCode.INTERNAL
+        assert "TypeError: a bug in Python code" in str(error) and "predict" in str(error)
+        assert isinstance(error.__cause__, TypeError)
+    assert outcomes["first1"] is not outcomes["first2"]
+    for tag in ("memory1", "memory2"):
+        assert isinstance(outcomes[tag], VMError)
+        assert outcomes[tag].status == StatusCode.RESOURCE_EXHAUSTED
+        assert isinstance(outcomes[tag].__cause__, MemoryError)
+    assert outcomes["memory1"] is not outcomes["memory2"]
+    for tag, seed, rows in (("next1", 3, 1), ("next2", 4, 1), ("after", 10, 2)):
+        expected = iree_tensor_results(model_vmfb, "predict", [request_rows(seed, rows)])
+        for got, want in zip(outcomes[tag], expected):
+            numpy.testing.assert_array_equal(got, want)
+    assert calls == [2, 2, 2]
+    assert batcher.statistics.batches == 4
+
+
 async def test_mismatched_shapes_are_batched_apart(program):
     async with asyncvm.Batcher(program, "predict", max_batch_size=8, max_wait=0.02) as batcher:
         outcomes = {}
