@@ -7,7 +7,7 @@ re-exported here.
 from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_storage
 from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
-from ._context import Context, Function
+from ._context import Context, Function, split_qualified_name
 from ._export_table import Export, export_table
 from ._instance import Instance
 from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, QUANTUM_CHECK,
@@ -17,17 +17,18 @@ from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
 from ._native_module import NativeModule, NativeModuleState
 from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
-from ._status import FrameLocation, StatusCode, VMError
+from ._status import FrameLocation, StatusCode, VMError, export_failure
 from ._tracing import Tracer, active_tracer, tracing
 from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits,
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
     "ALLOCATION_ALIGNMENT", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
-    "DEFAULT_TIME_SLICE", "Dependency", "Export", "QUANTUM_CHECK", "export_table",
+    "DEFAULT_TIME_SLICE", "Dependency", "Export", "QUANTUM_CHECK", "export_failure", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
-    "resolve_type_name", "round_f32", "run_frames", "run_frames_sync", "wrap_i32", "wrap_i64",
+    "resolve_type_name", "round_f32", "run_frames", "run_frames_sync", "split_qualified_name",
+    "wrap_i32", "wrap_i64",
 ]

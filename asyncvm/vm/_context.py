@@ -147,8 +147,9 @@ class Context:
                               f"{dependency.minimum_version}, found version {found[0].version}")
 
     def _resolve_import(self, module: Module, descriptor) -> ResolvedImport:
-        found = self._find_module(descriptor.module_name)
-        export = found[0].find_export(descriptor.function_name) if found else None
+        module_name, function_name = split_qualified_name(descriptor.full_name)
+        found = self._find_module(module_name) if module_name else None
+        export = found[0].find_export(function_name) if found else None
         if export is None:
             if descriptor.optional:
                 return ResolvedImport(descriptor, None)
@@ -166,14 +167,17 @@ class Context:
     # -- lookup and invocation ------------------------------------------------------
 
     def lookup_function(self, name: str) -> Function:
-        """Finds an export by ``module.function`` or, if unambiguous, by bare name.
+        """Finds an export by ``module.function`` or by bare name (no dot).
 
-        A bare name is searched in the newest module first. NOT_FOUND if absent.
+        The module name ends at the first dot, as in import resolution (see
+        :func:`split_qualified_name`): ``hal.devices.count`` is the HAL's
+        ``devices.count``. A bare name is searched in the newest module
+        first. NOT_FOUND if absent.
         """
-        module_name, dot, function_name = name.rpartition(".")
+        module_name, function_name = split_qualified_name(name)
         candidates = zip(reversed(self._modules), reversed(self._states))
         for module, state in candidates:
-            if dot and module.name != module_name:
+            if module_name and module.name != module_name:
                 continue
             descriptor = module.find_export(function_name)
             if descriptor is None or descriptor.name.startswith("__"):
@@ -289,6 +293,20 @@ class Context:
         results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
                                         time_slice=self.time_slice)
         return unmarshal_results(function, results)
+
+
+def split_qualified_name(name: str) -> tuple[str, str]:
+    """Splits ``module.function`` at the first dot: ``(module, function)``.
+
+    Module names never contain dots (as in IREE); function names may
+    (``hal.devices.count`` is module ``hal``, function ``devices.count``).
+    A name without a dot gives ``("", name)``. Import resolution and
+    :meth:`Context.lookup_function` both split with this.
+    """
+    module_name, dot, function_name = name.partition(".")
+    if not dot:
+        return "", name
+    return module_name, function_name
 
 
 def _conventions_compatible(imported: str, exported: str) -> bool:

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import time
 import types
+import weakref
 from typing import Any, Callable
 
 import anyio.lowlevel
 
 from . import _tracing
-from ._status import FrameLocation, StatusCode, VMError
+from ._status import FrameLocation, StatusCode, VMError, export_failure
 
 DEFAULT_MAX_DEPTH = 1024
 """Frames an invocation may stack before RESOURCE_EXHAUSTED."""
@@ -73,7 +74,16 @@ time slice ago, so a loop of calls that never suspend cannot starve the
 loop. Shared by the threads' loops: it only decides when to yield."""
 
 _GeneratorType = types.GeneratorType
-_frame_describers: dict[types.CodeType, Callable[[int], FrameLocation]] = {}
+
+_frame_describers: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+"""``id(code)`` -> (weak ref to the code object, weak ref to its describer).
+
+Keyed by identity, not by the code object itself: code objects compare (and
+hash) by value, so two modules compiled from the same source would share an
+entry and one would take over the other's frame labels. Every ``compile``
+makes new code objects, so identity is per module. Both sides are held
+weakly: the registry keeps no module alive, and an entry goes away with its
+code object."""
 
 
 def register_frame_describer(code: types.CodeType,
@@ -83,12 +93,32 @@ def register_frame_describer(code: types.CodeType,
     Module kinds that run code in generators (bytecode) register each
     function's code object so failures and backtraces can say
     ``module.function@pc`` and the source location.
+
+    ``code`` is matched by identity (the very object a frame runs), so each
+    module must compile its own code objects. The registry holds ``code`` and
+    ``describer`` weakly: the caller keeps the describer alive for as long as
+    the code runs (a bytecode module keeps it as an attribute), and the entry
+    is dropped when the code object is freed.
     """
-    _frame_describers[code] = describer
+    key = id(code)
+
+    def forget(dead: weakref.ref, key: int = key) -> None:
+        entry = _frame_describers.get(key)
+        if entry is not None and entry[0] is dead:
+            _frame_describers.pop(key, None)
+
+    held = (weakref.WeakMethod(describer) if isinstance(describer, types.MethodType)
+            else weakref.ref(describer))
+    _frame_describers[key] = (weakref.ref(code, forget), held)
 
 
 def describe_code_frame(code: types.CodeType, line: int) -> FrameLocation | None:
-    describer = _frame_describers.get(code)
+    """The location of a frame running ``code`` at ``line``, if its module
+    registered a describer (None otherwise)."""
+    entry = _frame_describers.get(id(code))
+    if entry is None or entry[0]() is not code:
+        return None
+    describer = entry[1]()
     return describer(line) if describer is not None else None
 
 
@@ -124,15 +154,9 @@ def as_vm_error(error: BaseException, stack: list) -> VMError:
     backtrace = _failure_backtrace(error, stack)
     if isinstance(error, VMError):
         return error.with_backtrace(backtrace)
-    if isinstance(error, RecursionError):
-        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, f"host stack exhausted: {error}")
-    elif isinstance(error, MemoryError):
-        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, "out of host memory")
-    else:
-        converted = VMError(StatusCode.INTERNAL,
-                            f"unexpected {type(error).__name__}: {error}")
-    converted.__cause__ = error
-    return converted.with_backtrace(backtrace)
+    # Exports convert their own exceptions, naming themselves; what reaches
+    # here came from a frame or the driver.
+    return export_failure(None, error).with_backtrace(backtrace)
 
 
 async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,

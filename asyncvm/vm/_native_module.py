@@ -6,8 +6,12 @@ A module's exports come from a declarative table (``exports=``, see
 Python value per argument (a span is a list: of values if the span has one
 kind, of tuples otherwise) and returns a tuple, a bare value for a single
 result, or ``None`` for none; an ``async def`` export, or one that returns an
-awaitable, is awaited by the invocation driver (a suspension point). VMError keeps its status; any other
-exception becomes INTERNAL with the caller's VM backtrace.
+awaitable, is awaited by the invocation driver (a suspension point). VMError
+keeps its status; any other exception becomes INTERNAL (RESOURCE_EXHAUSTED for
+RecursionError and MemoryError) naming the export (``module.function``) and
+the exception, with the caller's VM backtrace. Results are normalized, not
+checked against the calling convention: native modules are trusted code on
+the hot path. :class:`~asyncvm.modules.python.PythonModule` checks them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from ._calling_convention import parse_calling_convention
 from ._export_table import Export, export_table
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module, ModuleState,
                       ResolvedImport)
-from ._status import StatusCode, VMError
+from ._status import StatusCode, VMError, export_failure
 
 
 def _normalize(result: Any, count: int) -> tuple:
@@ -38,30 +42,54 @@ _PLAIN_RESULTS = frozenset((type(None), tuple, int, float))
 ``inspect.isawaitable`` check."""
 
 
-def _adapt(function: Callable, calling_convention: str) -> Callable:
-    """Wraps an export so it always produces a tuple (or an awaitable of one)."""
+def _adapt(function: Callable, calling_convention: str, where: str) -> Callable:
+    """Wraps an export so it always produces a tuple (or an awaitable of one).
+
+    ``where`` (``module.function``) names the export in the VMError an
+    unexpected exception becomes. The results are normalized, not checked:
+    native modules are the runtime's own code on the hot path (the HAL runs
+    about a dozen imports per tensor call), and a ``try`` costs nothing until
+    something raises. :class:`~asyncvm.modules.python.PythonModule` checks.
+    """
     count = len(parse_calling_convention(calling_convention).results)
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
         async def call_async(*arguments: Any) -> tuple:
-            return _normalize(await function(*arguments), count)
+            try:
+                result = await function(*arguments)
+            except VMError:
+                raise
+            except Exception as error:
+                raise export_failure(where, error) from error
+            return _normalize(result, count)
         return call_async
 
     @functools.wraps(function)
     def call(*arguments: Any) -> tuple:
-        result = function(*arguments)
+        try:
+            result = function(*arguments)
+        except VMError:
+            raise
+        except Exception as error:
+            raise export_failure(where, error) from error
         if result.__class__ in _PLAIN_RESULTS:
             return _normalize(result, count)
         if inspect.isawaitable(result):
             # A synchronous export may still decide to suspend by returning
             # an awaitable (hal.fence.await does when its fences are pending).
-            return _finish(result, count)
+            return _finish(result, count, where)
         return _normalize(result, count)
     return call
 
 
-async def _finish(awaitable: Any, count: int) -> tuple:
-    return _normalize(await awaitable, count)
+async def _finish(awaitable: Any, count: int, where: str) -> tuple:
+    try:
+        result = await awaitable
+    except VMError:
+        raise
+    except Exception as error:
+        raise export_failure(where, error) from error
+    return _normalize(result, count)
 
 
 class NativeModule(Module):
@@ -95,7 +123,12 @@ class NativeModule(Module):
         if descriptor.name in self._functions:
             raise VMError(StatusCode.ALREADY_EXISTS,
                           f"module {self.name!r} already exports {descriptor.name!r}")
-        self._functions[descriptor.name] = (descriptor, _adapt(function, descriptor.calling_convention))
+        self._functions[descriptor.name] = (descriptor, self._adapt_export(descriptor, function))
+
+    def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable) -> Callable:
+        """The VM function protocol callable for ``function`` (subclasses that
+        convert values override this)."""
+        return _adapt(function, descriptor.calling_convention, f"{self.name}.{descriptor.name}")
 
     def export(self, calling_convention: str, name: str | None = None,
                **attributes: str) -> Callable[[Callable], Callable]:

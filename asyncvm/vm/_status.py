@@ -96,6 +96,28 @@ class VMError(Exception):
         return text
 
 
+def export_failure(where: str | None, error: BaseException) -> VMError:
+    """The VMError for a Python exception that is not one, raised by ``where``
+    (an export, ``module.function``; None if unknown).
+
+    RecursionError and MemoryError are RESOURCE_EXHAUSTED, anything else
+    INTERNAL; the message names ``where`` and the exception, which becomes
+    the ``__cause__``. Callers raise the result; the invocation driver then
+    attaches the VM backtrace.
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(error, RecursionError):
+        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, f"{prefix}host stack exhausted: {error}")
+    elif isinstance(error, MemoryError):
+        converted = VMError(StatusCode.RESOURCE_EXHAUSTED, f"{prefix}out of host memory")
+    elif where:
+        converted = VMError(StatusCode.INTERNAL, f"{where} raised {type(error).__name__}: {error}")
+    else:
+        converted = VMError(StatusCode.INTERNAL, f"unexpected {type(error).__name__}: {error}")
+    converted.__cause__ = error
+    return converted
+
+
 def invalid_argument(message: str) -> VMError:
     return VMError(StatusCode.INVALID_ARGUMENT, message)
 

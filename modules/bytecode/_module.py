@@ -97,6 +97,11 @@ class BytecodeModule(Module):
             return FrameLocation(module_name, names[function], pc,
                                  self.source_location(function, pc))
 
+        # The registry holds describers weakly (a dropped module is freed):
+        # the module keeps its own, and its code objects are its own too (a
+        # compile of its own source), so two modules with identical functions
+        # still name their own frames.
+        self._describe_frame = describe
         for constant in bind.__code__.co_consts:
             if isinstance(constant, types.CodeType):
                 register_frame_describer(constant, describe)
