@@ -1,14 +1,37 @@
 """The ``hal`` VM module: the HAL under IREE's export names and conventions.
 
 Compiled programs import ``hal.*`` functions by name and calling convention
-and link to these without change. Every export runs synchronously except
-``hal.fence.await``, which suspends the calling invocation (never the event
-loop) until its fences are reached or its timeout passes.
+(IREE 3.13's) and link to these without change. Every export is a
+module-level function listed once, in :data:`HAL_EXPORTS`, one table sorted
+by name as IREE writes ``runtime/src/iree/modules/hal/exports.inl``. Each
+takes the module's per-context state (:class:`HalModuleState`) first, then
+one Python value per calling-convention argument (a span is a list).
 
-Errors follow IREE: a wrong input shape or element type is INVALID_ARGUMENT
-naming the input, bad ranges are OUT_OF_RANGE, an unknown executable format
-is NOT_FOUND naming it, and a failing dispatch fails its signal fence, so
-its error reaches the invocation that waits on that fence and no other.
+Suspension: every export runs to completion without suspending except
+``hal.fence.await``, which, while one of its fences is still pending,
+suspends the calling invocation (never the event loop) until its fences are
+reached or its timeout passes. Queue operations (``device.queue.*``) return
+at once; their work runs once their wait fence is reached.
+
+Errors are VMError with IREE's status codes:
+
+* INVALID_ARGUMENT for a null ref where one is required or a ref of the
+  wrong type, whether a single argument or an element of a span (the fences
+  of ``fence.await`` and ``fence.join``, the bindings of
+  ``command_buffer.dispatch`` and ``device.queue.execute.indirect``, ...);
+  the message names the argument and, in a span, the element's index. A
+  wrong input shape, element type or encoding (``buffer_view.assert``) is
+  INVALID_ARGUMENT naming the input.
+* OUT_OF_RANGE for bad byte ranges, dimensions, device indices and
+  executable function ordinals.
+* NOT_FOUND for an unknown executable format or function, naming it.
+* FAILED_PRECONDITION for a command buffer recorded after it is finalized,
+  or executed before.
+* A queue operation raises only for bad arguments. A failure of its work (or
+  of its wait fence) fails its signal fence instead, so the error reaches the
+  invocation that waits on that fence and no other.
+* ``fence.await`` returns DEADLINE_EXCEEDED (4) on timeout rather than
+  raising; a failed fence raises its failure.
 """
 
 from __future__ import annotations
@@ -18,7 +41,8 @@ from typing import Any
 
 import numpy
 
-from asyncvm.vm import NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError
+from asyncvm.vm import (Export, NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError,
+                        export_table)
 
 from ._buffer import Buffer
 from ._buffer_view import BufferView
@@ -30,8 +54,10 @@ from ._fence import Fence
 from ._semaphore import Semaphore
 
 HAL_MODULE_VERSION = 7
-_WHOLE = (1 << 64) - 1
+_WHOLE_BUFFER = (1 << 64) - 1  # an i64 length of all ones (-1): to the end of the buffer
 
+
+# -- ref types the module adds to those of the HAL ------------------------------------------
 
 class Allocator:
     """``!hal.allocator``: a device's allocator."""
@@ -50,12 +76,6 @@ class File:
         self.buffer = Buffer(_storage_of(memory), offset, length)
 
 
-def _storage_of(memory: VMBuffer):
-    """A numpy view of a vm.buffer's bytes (read-only if the buffer is)."""
-    return numpy.frombuffer(memory.memory, dtype=numpy.uint8) if memory.readonly \
-        else numpy.asarray(memory.memory, dtype=numpy.uint8)
-
-
 class ExecutableHandle:
     """``!hal.executable``: a loaded executable (any format)."""
 
@@ -63,28 +83,522 @@ class ExecutableHandle:
         self.executable = executable
 
 
+HAL_REF_TYPES = {
+    "hal.allocator": Allocator, "hal.buffer": Buffer, "hal.buffer_view": BufferView,
+    "hal.command_buffer": CommandBuffer, "hal.device": Device,
+    "hal.executable": ExecutableHandle, "hal.fence": Fence, "hal.file": File,
+    "hal.semaphore": Semaphore,
+}
+_TYPE_NAMES = {cls: name for name, cls in HAL_REF_TYPES.items()}
+_TYPE_NAMES[VMBuffer] = "vm.buffer"
+
+
+# -- argument checks ------------------------------------------------------------------------
+
+def _wrong_type(value: Any, expected: type, what: str) -> VMError:
+    """The INVALID_ARGUMENT error for ``what`` being null or not an ``expected``."""
+    expected_name = _TYPE_NAMES.get(expected, expected.__name__)
+    actual = "null" if value is None else _with_article(
+        _TYPE_NAMES.get(type(value), type(value).__name__))
+    return VMError(StatusCode.INVALID_ARGUMENT,
+                   f"{what} is {actual}, not {_with_article(expected_name)}")
+
+
+def _with_article(name: str) -> str:
+    return f"an {name}" if name[0] in "aeiouAEIOU" else f"a {name}"
+
+
+def _require(value: Any, expected: type, what: str):
+    """``value`` if it is an ``expected``; INVALID_ARGUMENT otherwise (null included)."""
+    if isinstance(value, expected):
+        return value
+    raise _wrong_type(value, expected, what)
+
+
+def _require_or_null(value: Any, expected: type, what: str):
+    """``value`` if it is an ``expected`` or null; INVALID_ARGUMENT otherwise."""
+    if value is None or isinstance(value, expected):
+        return value
+    raise _wrong_type(value, expected, what)
+
+
+def _check_span(span: list, expected: type, what: str, nullable: bool = True) -> list:
+    """``span`` once every element is an ``expected`` (or null, if ``nullable``);
+    INVALID_ARGUMENT naming ``what[index]`` otherwise."""
+    for index, value in enumerate(span):
+        if not isinstance(value, expected) and (value is not None or not nullable):
+            raise _wrong_type(value, expected, f"{what}[{index}]")
+    return span
+
+
+def _check_queue(device: Any, wait: Any, signal: Any) -> Device:
+    """The device of a queue operation, once it and the operation's wait and
+    signal fences (each may be null) are checked."""
+    if not isinstance(device, Device):
+        raise _wrong_type(device, Device, "device")
+    if wait is not None and not isinstance(wait, Fence):
+        raise _wrong_type(wait, Fence, "wait fence")
+    if signal is not None and not isinstance(signal, Fence):
+        raise _wrong_type(signal, Fence, "signal fence")
+    return device
+
+
 def _text(buffer: VMBuffer | None) -> str:
+    """A string argument (a ``!vm.buffer`` of UTF-8); null is the empty string."""
     if buffer is None:
         return ""
     return _require(buffer, VMBuffer, "string").tobytes().decode("utf-8", "replace")
 
 
-def _require(value: Any, cls: type, what: str):
-    if isinstance(value, cls):
-        return value
-    if value is None:
-        raise VMError(StatusCode.INVALID_ARGUMENT, f"{what} is null")
-    raise VMError(StatusCode.INVALID_ARGUMENT,
-                  f"{what} is a {type(value).__name__}, not a {cls.__name__}")
-
-
 def _length(value: int) -> int:
-    """i64 lengths: -1 (all ones) means the whole range."""
-    return -1 if value in (-1, _WHOLE) else value
+    """An i64 length: -1 (all ones) means the whole range."""
+    return -1 if value == -1 or value == _WHOLE_BUFFER else value
+
+
+def _storage_of(memory: VMBuffer):
+    """A numpy view of a vm.buffer's bytes (read-only if the buffer is)."""
+    return numpy.frombuffer(memory.memory, dtype=numpy.uint8) if memory.readonly \
+        else numpy.asarray(memory.memory, dtype=numpy.uint8)
+
+
+def _memory_range(memory: Any, offset: int, length: int, what: str) -> tuple[VMBuffer, int]:
+    """A checked range of a ``!vm.buffer``: the buffer and the length (-1 is to the end)."""
+    memory = _require(memory, VMBuffer, what)
+    length = len(memory) - offset if _length(length) == -1 else length
+    memory.check_range(offset, length)
+    return memory, length
+
+
+def _pattern_bytes(pattern: int, pattern_length: int) -> bytes:
+    """The low ``pattern_length`` bytes of a fill pattern, little-endian."""
+    return (pattern & ((1 << (8 * pattern_length)) - 1)).to_bytes(pattern_length, "little")
+
+
+def _buffer_reference(buffer: Any, slot: int, offset: int, length: int,
+                      what: str) -> BufferReference:
+    """A command's buffer range: ``buffer`` itself, or binding-table ``slot``
+    when the buffer is null."""
+    if buffer is not None and not isinstance(buffer, Buffer):
+        raise _wrong_type(buffer, Buffer, what)
+    return BufferReference(buffer, slot, offset, _length(length))
+
+
+# -- allocator ------------------------------------------------------------------------------
+
+def allocator_allocate(state, allocator, queue_affinity, memory_types, usage, length):
+    return _require(allocator, Allocator, "allocator").device.allocate(length, memory_types, usage)
+
+
+def allocator_import(state, allocator, try_import, queue_affinity, memory_types, usage, source,
+                     offset, length):
+    """Wraps ``source[offset:offset + length]`` as a buffer, without copying."""
+    _require(allocator, Allocator, "allocator")
+    source, length = _memory_range(source, offset, length, "source")
+    return Buffer(_storage_of(source), offset, length, memory_type=memory_types,
+                  allowed_usage=usage)
+
+
+def allocator_select(state, memory_types, usage, flags, candidates):
+    """The first (device, queue affinity) pair of the span."""
+    if not candidates:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      "at least one device/queue affinity pair must be provided")
+    for index, (device, _) in enumerate(candidates):
+        if not isinstance(device, Device):
+            raise _wrong_type(device, Device, f"candidates[{index}] device")
+    return candidates[0]
+
+
+# -- buffer ---------------------------------------------------------------------------------
+
+def buffer_allocation_discard(state, buffer):
+    """Drops one co-owner of the allocation; 1 if it was the last."""
+    owners = _require(buffer, Buffer, "buffer").owners
+    owners[0] = max(owners[0] - 1, 0)
+    return int(owners[0] == 0)
+
+
+def buffer_allocation_is_terminal(state, buffer):
+    return int(_require(buffer, Buffer, "buffer").owners[0] == 1)
+
+
+def buffer_allocation_preserve(state, buffer):
+    _require(buffer, Buffer, "buffer").owners[0] += 1
+
+
+def buffer_assert(state, buffer, message, allocator, minimum_length, memory_types, usage):
+    """Checks an input buffer; errors name the input by ``message``."""
+    if not isinstance(buffer, Buffer):
+        raise _wrong_type(buffer, Buffer, _text(message) or "buffer")
+    if not isinstance(allocator, Allocator):
+        raise _wrong_type(allocator, Allocator, "allocator")
+    if buffer.length < minimum_length:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{_text(message)} buffer is too small; expected at least "
+                      f"{minimum_length} bytes but have {buffer.length}")
+
+
+def buffer_length(state, buffer):
+    return _require(buffer, Buffer, "buffer").length
+
+
+def buffer_load(state, buffer, offset, length):
+    """Up to 4 bytes, little-endian, zero-extended to an i32."""
+    view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
+    return int.from_bytes(view.tobytes(), "little", signed=False) & 0xFFFFFFFF
+
+
+def buffer_store(state, value, buffer, offset, length):
+    """The low ``length`` bytes of ``value``, little-endian."""
+    view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
+    view[:] = bytearray(_pattern_bytes(value, length))
+
+
+def buffer_subspan(state, buffer, offset, length):
+    return _require(buffer, Buffer, "buffer").subspan(offset, _length(length))
+
+
+# -- buffer view ----------------------------------------------------------------------------
+
+def buffer_view_assert(state, view, message, element_type, encoding_type, shape):
+    """Checks an input tensor's element type, encoding and shape; errors name
+    the input by ``message``. The message is decoded only on failure."""
+    if not isinstance(view, BufferView):
+        raise _wrong_type(view, BufferView, _text(message) or "buffer view")
+    if message is not None and not isinstance(message, VMBuffer):
+        raise _wrong_type(message, VMBuffer, "message")
+    element_type &= 0xFFFFFFFF
+    if view.element_type != element_type or view.encoding_type != encoding_type \
+            or view.shape != tuple(shape):
+        _check_buffer_view(view, _text(message) or "buffer view", element_type, encoding_type,
+                           shape)
+
+
+def _check_buffer_view(view: BufferView, name: str, element_type: int, encoding_type: int,
+                       shape: list[int]) -> None:
+    """``buffer_view.assert`` once a quick comparison found a difference: raises
+    for the first real mismatch (integers of one width match whatever their
+    signedness)."""
+    expected_type = ElementType(element_type)
+    if not view.element_type.compatible_with(expected_type):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{name} element type mismatch; expected {expected_type.name} "
+                      f"(0x{int(expected_type):08X}) but have {view.element_type.name} "
+                      f"(0x{int(view.element_type):08X})")
+    if view.encoding_type != encoding_type:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{name} encoding mismatch; expected {encoding_type} but have "
+                      f"{view.encoding_type}")
+    if len(view.shape) != len(shape):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{name} rank mismatch; expected {len(shape)} but have {len(view.shape)}")
+    for index, (expected, actual) in enumerate(zip(shape, view.shape)):
+        if expected != actual:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"{name} shape dimension {index} mismatch; expected {expected} "
+                          f"but have {actual}")
+
+
+def buffer_view_buffer(state, view):
+    if isinstance(view, BufferView):
+        return view.buffer
+    raise _wrong_type(view, BufferView, "buffer view")
+
+
+def buffer_view_create(state, buffer, offset, length, element_type, encoding_type, shape):
+    buffer = _require(buffer, Buffer, "buffer").subspan(offset, _length(length))
+    return BufferView(buffer, shape, element_type & 0xFFFFFFFF, encoding_type)
+
+
+def buffer_view_dim(state, view, index):
+    shape = _require(view, BufferView, "buffer view").shape
+    if not 0 <= index < len(shape):
+        raise VMError(StatusCode.OUT_OF_RANGE,
+                      f"dimension {index} out of range for rank {len(shape)}")
+    return shape[index]
+
+
+def buffer_view_element_type(state, view):
+    """The element type as a signed i32."""
+    value = int(_require(view, BufferView, "buffer view").element_type)
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def buffer_view_encoding_type(state, view):
+    return _require(view, BufferView, "buffer view").encoding_type
+
+
+def buffer_view_rank(state, view):
+    return len(_require(view, BufferView, "buffer view").shape)
+
+
+def buffer_view_trace(state, key, views):
+    """A debug hook with no sink installed: checks its arguments, does nothing."""
+    _require_or_null(key, VMBuffer, "key")
+    _check_span(views, BufferView, "views", nullable=False)
+
+
+# -- command buffer -------------------------------------------------------------------------
+# A command's buffer may be null: it then names binding-table slot ``slot``,
+# resolved when the command buffer is executed (device.queue.execute.indirect).
+
+def command_buffer_advise_buffer(state, command_buffer, buffer, flags, argument0, argument1,
+                                 slot):
+    """A hint with no effect on host memory."""
+    _require(command_buffer, CommandBuffer, "command buffer")
+    _require_or_null(buffer, Buffer, "buffer")
+
+
+def command_buffer_begin_debug_group(state, command_buffer, label):
+    _require(command_buffer, CommandBuffer, "command buffer")
+    _require_or_null(label, VMBuffer, "label")
+
+
+def command_buffer_cache_maintenance(state, command_buffer, slot, buffer, offset, length):
+    """``command_buffer.flush_buffer`` and ``.invalidate_buffer``: cache
+    maintenance, with no effect on host memory."""
+    _require(command_buffer, CommandBuffer, "command buffer")
+    _require_or_null(buffer, Buffer, "buffer")
+
+
+def command_buffer_copy_buffer(state, command_buffer, source_slot, target_slot, source,
+                               source_offset, target, target_offset, length, flags):
+    _require(command_buffer, CommandBuffer, "command buffer").copy(
+        _buffer_reference(source, source_slot, source_offset, length, "source buffer"),
+        _buffer_reference(target, target_slot, target_offset, length, "target buffer"), length)
+
+
+def command_buffer_create(state, device, modes, categories, queue_affinity, binding_capacity):
+    _require(device, Device, "device")
+    return CommandBuffer(modes, categories, binding_capacity)
+
+
+def command_buffer_dispatch(state, command_buffer, executable, ordinal, workgroups_x,
+                            workgroups_y, workgroups_z, flags, constants, bindings):
+    _record_dispatch(command_buffer, executable, ordinal,
+                     (workgroups_x, workgroups_y, workgroups_z), constants, bindings)
+
+
+def command_buffer_dispatch_indirect(state, command_buffer, executable, ordinal,
+                                     workgroups_slot, workgroups_buffer, workgroups_offset, flags,
+                                     constants, bindings):
+    """A dispatch whose three u32 workgroup counts are read from a buffer
+    when the command buffer executes."""
+    workgroups = _buffer_reference(workgroups_buffer, workgroups_slot, workgroups_offset, 12,
+                                   "workgroups buffer")
+    _record_dispatch(command_buffer, executable, ordinal, workgroups, constants, bindings)
+
+
+def _record_dispatch(command_buffer, executable, ordinal, workgroups, constants, bindings):
+    """The body of both dispatches: ``bindings`` are (reserved, slot, buffer,
+    offset, length) tuples whose buffer may be null (then ``slot`` is used)."""
+    executable = _require(executable, ExecutableHandle, "executable").executable
+    references = []
+    for index, (_, slot, buffer, offset, length) in enumerate(bindings):
+        if buffer is not None and not isinstance(buffer, Buffer):
+            raise _wrong_type(buffer, Buffer, f"bindings[{index}] buffer")
+        references.append(BufferReference(buffer, slot, offset, _length(length)))
+    _require(command_buffer, CommandBuffer, "command buffer").dispatch(
+        executable, ordinal, workgroups, tuple(constant & 0xFFFFFFFF for constant in constants),
+        references)
+
+
+def command_buffer_end_debug_group(state, command_buffer):
+    _require(command_buffer, CommandBuffer, "command buffer")
+
+
+def command_buffer_execution_barrier(state, command_buffer, source_stage, target_stage, flags):
+    _require(command_buffer, CommandBuffer, "command buffer").barrier()
+
+
+def command_buffer_fill_buffer(state, command_buffer, target, offset, length, slot, pattern,
+                               pattern_length, flags):
+    if pattern_length not in (1, 2, 4):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"fill pattern length {pattern_length} must be 1, 2 or 4")
+    _require(command_buffer, CommandBuffer, "command buffer").fill(
+        _buffer_reference(target, slot, offset, length, "target buffer"),
+        _pattern_bytes(pattern, pattern_length))
+
+
+def command_buffer_finalize(state, command_buffer):
+    _require(command_buffer, CommandBuffer, "command buffer").finalize()
+
+
+def command_buffer_update_buffer(state, command_buffer, source, source_offset, target,
+                                 target_offset, length, slot, flags):
+    """Records host bytes, captured now, to be written at execution."""
+    data = _require(source, VMBuffer, "source").slice_bytes(source_offset, length).tobytes()
+    _require(command_buffer, CommandBuffer, "command buffer").update(
+        data, _buffer_reference(target, slot, target_offset, length, "target buffer"))
+
+
+# -- device ---------------------------------------------------------------------------------
+
+def device_allocator(state, device):
+    return state.module.allocator_of(_require(device, Device, "device"))
+
+
+def device_query_i64(state, device, category, key):
+    """(found, value); an unknown key is (0, 0), not an error."""
+    found, value = _require(device, Device, "device").query_i64(_text(category), _text(key))
+    return int(found), value
+
+
+# -- device queue ---------------------------------------------------------------------------
+# Every operation: device, queue affinity, wait fence, signal fence (each fence
+# may be null), operands, flags. The work runs once the wait fence is reached;
+# then the signal fence is signalled, or failed with the work's error.
+
+def device_queue_alloca(state, device, queue_affinity, wait, signal, pool, memory_types, usage,
+                        length, flags):
+    """The buffer at once; it may be used by work ordered after ``signal``."""
+    return _check_queue(device, wait, signal).queue_alloca(wait, signal, length, memory_types,
+                                                           usage)
+
+
+def device_queue_barrier(state, device, queue_affinity, wait, signal, flags):
+    _check_queue(device, wait, signal).queue_execute(wait, signal, None)
+
+
+def device_queue_copy(state, device, queue_affinity, wait, signal, source, source_offset, target,
+                      target_offset, length, flags):
+    _queue_copy(device, wait, signal, _require(source, Buffer, "source buffer"), source_offset,
+                _require(target, Buffer, "target buffer"), target_offset, length)
+
+
+def device_queue_dealloca(state, device, queue_affinity, wait, signal, buffer, flags):
+    _check_queue(device, wait, signal).queue_dealloca(wait, signal,
+                                                      _require(buffer, Buffer, "buffer"))
+
+
+def device_queue_execute(state, device, queue_affinity, wait, signal, command_buffer, flags):
+    """Runs a command buffer with an empty binding table."""
+    if not isinstance(command_buffer, CommandBuffer):
+        raise _wrong_type(command_buffer, CommandBuffer, "command buffer")
+    _check_queue(device, wait, signal).queue_execute(wait, signal, command_buffer)
+
+
+def device_queue_execute_indirect(state, device, queue_affinity, wait, signal, command_buffer,
+                                  flags, bindings):
+    """Runs a command buffer with binding table ``bindings``: (buffer, offset,
+    length) tuples, entry k being slot k; a buffer may be null."""
+    if not isinstance(command_buffer, CommandBuffer):
+        raise _wrong_type(command_buffer, CommandBuffer, "command buffer")
+    table = []
+    for index, (buffer, offset, length) in enumerate(bindings):
+        if buffer is not None and not isinstance(buffer, Buffer):
+            raise _wrong_type(buffer, Buffer, f"bindings[{index}] buffer")
+        table.append((buffer, offset, _length(length)))
+    _check_queue(device, wait, signal).queue_execute(wait, signal, command_buffer, table)
+
+
+def device_queue_fill(state, device, queue_affinity, wait, signal, target, offset, length,
+                      pattern, pattern_length, flags):
+    target = _require(target, Buffer, "target buffer")
+    data = _pattern_bytes(pattern, pattern_length)
+    length = target.resolve_length(offset, _length(length))
+    _check_queue(device, wait, signal).submit(
+        wait, signal, lambda: target.fill(offset, length, data))
+
+
+def device_queue_flush(state, device, queue_affinity):
+    """Nothing is batched: nothing to flush."""
+
+
+def device_queue_read(state, device, queue_affinity, wait, signal, source, source_offset, target,
+                      target_offset, length, flags):
+    """File to buffer."""
+    _queue_copy(device, wait, signal, _require(source, File, "source file").buffer,
+                source_offset, _require(target, Buffer, "target buffer"), target_offset, length)
+
+
+def device_queue_update(state, device, queue_affinity, wait, signal, source, source_offset,
+                        target, target_offset, length, flags):
+    """Host bytes (captured now) to buffer."""
+    data = _require(source, VMBuffer, "source").slice_bytes(source_offset, length).tobytes()
+    target = _require(target, Buffer, "target buffer")
+    target.check_range(target_offset, length)
+    _queue_copy(device, wait, signal, Buffer(numpy.frombuffer(data, numpy.uint8)), 0,
+                target, target_offset, length)
+
+
+def device_queue_write(state, device, queue_affinity, wait, signal, source, source_offset, target,
+                       target_offset, length, flags):
+    """Buffer to file."""
+    _queue_copy(device, wait, signal, _require(source, Buffer, "source buffer"), source_offset,
+                _require(target, File, "target file").buffer, target_offset, length)
+
+
+def _queue_copy(device, wait, signal, source: Buffer, source_offset: int, target: Buffer,
+                target_offset: int, length: int) -> None:
+    """The one body of ``device.queue.copy``, ``.read``, ``.write`` and
+    ``.update``: once ``wait`` is reached, copies ``length`` bytes (-1: to the
+    end of ``source``), then signals ``signal``; a bad range fails ``signal``."""
+    _check_queue(device, wait, signal).submit(
+        wait, signal, lambda: source.copy_to(source_offset, target, target_offset, length))
+
+
+# -- devices --------------------------------------------------------------------------------
+
+def devices_count(state):
+    return len(state.devices)
+
+
+def devices_get(state, index):
+    devices = state.devices
+    if not 0 <= index < len(devices):
+        raise VMError(StatusCode.OUT_OF_RANGE,
+                      f"device {index} out of range ({len(devices)} devices)")
+    return devices[index]
+
+
+# -- files and executables ------------------------------------------------------------------
+
+def ex_file_from_memory(state, device, queue_affinity, access, memory, offset, length, flags):
+    """A file over ``memory[offset:offset + length]`` (not copied)."""
+    memory, length = _memory_range(memory, offset, length, "file memory")
+    return File(memory, offset, length)
+
+
+def executable_create(state, device, queue_affinity, format_name, data, constants):
+    """Loads ``data`` in format ``format_name``; ``constants`` (may be null)
+    holds u32 executable constants."""
+    device = _require(device, Device, "device")
+    data = _require(data, VMBuffer, "executable data")
+    constant_values = ()
+    if _require_or_null(constants, VMBuffer, "constants") is not None:
+        raw = constants.tobytes()
+        constant_values = tuple(int.from_bytes(raw[start:start + 4], "little")
+                                for start in range(0, len(raw) - len(raw) % 4, 4))
+    return ExecutableHandle(device.create_executable(_text(format_name), data.tobytes(),
+                                                     constant_values))
+
+
+def executable_lookup_function(state, executable, name):
+    executable = _require(executable, ExecutableHandle, "executable")
+    return lookup_function(executable.executable, _text(name))
+
+
+# -- fence ----------------------------------------------------------------------------------
+
+def fence_await(state, timeout_milliseconds, flags, fences):
+    """Waits for every fence of the span (nulls skipped): 0 once reached, or
+    DEADLINE_EXCEEDED (4) on timeout. Returns at once, without suspending,
+    when they are reached already; otherwise returns an awaitable (the one
+    export that suspends)."""
+    for index, fence in enumerate(fences):
+        if not isinstance(fence, Fence) and fence is not None:
+            raise _wrong_type(fence, Fence, f"fences[{index}]")
+    joined = fences[0] if len(fences) == 1 and fences[0] is not None else Fence.join(fences)
+    if joined.reached():
+        return 0
+    timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0
+    return _await_fence(joined, timeout)
 
 
 async def _await_fence(fence: Fence, timeout: float) -> int:
-    """``hal.fence.await`` once it must suspend: 0, or DEADLINE_EXCEEDED (4) on
+    """``fence.await`` once it must suspend: 0, or DEADLINE_EXCEEDED (4) on
     timeout; a failed fence raises its failure."""
     try:
         await fence.wait(timeout)
@@ -95,8 +609,100 @@ async def _await_fence(fence: Fence, timeout: float) -> int:
     return 0
 
 
+def fence_create(state, device, flags):
+    """A fence of one new semaphore at value 1."""
+    if not isinstance(device, Device):
+        raise _wrong_type(device, Device, "device")
+    return Fence.at(Semaphore(0), 1)
+
+
+def fence_fail(state, fence, status):
+    _require(fence, Fence, "fence").fail(
+        VMError(StatusCode.from_value(status & 0x1F), "fence failed by the program"))
+
+
+def fence_join(state, flags, fences):
+    """A fence reached when all of the span's are (nulls skipped)."""
+    return Fence.join(_check_span(fences, Fence, "fences"))
+
+
+def fence_query(state, fence):
+    """0 when reached, DEFERRED (17) while pending, or the failure's status."""
+    return int(_require(fence, Fence, "fence").query())
+
+
+def fence_signal(state, fence):
+    _require(fence, Fence, "fence").signal()
+
+
+# -- the table ------------------------------------------------------------------------------
+
+HAL_EXPORTS = export_table("hal", [
+    Export("allocator.allocate", "0rIiiI_r", allocator_allocate),
+    Export("allocator.import", "0riIiirII_r", allocator_import),
+    Export("allocator.select", "0iiICrID_rI", allocator_select),
+    Export("buffer.allocation.discard", "0r_i", buffer_allocation_discard),
+    Export("buffer.allocation.is_terminal", "0r_i", buffer_allocation_is_terminal),
+    Export("buffer.allocation.preserve", "0r_v", buffer_allocation_preserve),
+    Export("buffer.assert", "0rrrIii_v", buffer_assert),
+    Export("buffer.length", "0r_I", buffer_length),
+    Export("buffer.load", "0rIi_i", buffer_load),
+    Export("buffer.store", "0irIi_v", buffer_store),
+    Export("buffer.subspan", "0rII_r", buffer_subspan),
+    Export("buffer_view.assert", "0rriiCID_v", buffer_view_assert),
+    Export("buffer_view.buffer", "0r_r", buffer_view_buffer),
+    Export("buffer_view.create", "0rIIiiCID_r", buffer_view_create),
+    Export("buffer_view.dim", "0ri_I", buffer_view_dim),
+    Export("buffer_view.element_type", "0r_i", buffer_view_element_type),
+    Export("buffer_view.encoding_type", "0r_i", buffer_view_encoding_type),
+    Export("buffer_view.rank", "0r_i", buffer_view_rank),
+    Export("buffer_view.trace", "0rCrD_v", buffer_view_trace),
+    Export("command_buffer.advise_buffer", "0rrIIIi_v", command_buffer_advise_buffer),
+    Export("command_buffer.begin_debug_group", "0rr_v", command_buffer_begin_debug_group),
+    Export("command_buffer.copy_buffer", "0riirIrIII_v", command_buffer_copy_buffer),
+    Export("command_buffer.create", "0riiIi_r", command_buffer_create),
+    Export("command_buffer.dispatch", "0rrIiiiICiDCiirIID_v", command_buffer_dispatch),
+    Export("command_buffer.dispatch.indirect", "0rrIirIICiDCiirIID_v",
+           command_buffer_dispatch_indirect),
+    Export("command_buffer.end_debug_group", "0r_v", command_buffer_end_debug_group),
+    Export("command_buffer.execution_barrier", "0riiI_v", command_buffer_execution_barrier),
+    Export("command_buffer.fill_buffer", "0rrIIiIiI_v", command_buffer_fill_buffer),
+    Export("command_buffer.finalize", "0r_v", command_buffer_finalize),
+    Export("command_buffer.flush_buffer", "0rirII_v", command_buffer_cache_maintenance),
+    Export("command_buffer.invalidate_buffer", "0rirII_v", command_buffer_cache_maintenance),
+    Export("command_buffer.update_buffer", "0rrIrIIiI_v", command_buffer_update_buffer),
+    Export("device.allocator", "0r_r", device_allocator),
+    Export("device.query.i64", "0rrr_iI", device_query_i64),
+    Export("device.queue.alloca", "0rIrrIiiII_r", device_queue_alloca),
+    Export("device.queue.barrier", "0rIrrI_v", device_queue_barrier),
+    Export("device.queue.copy", "0rIrrrIrIII_v", device_queue_copy),
+    Export("device.queue.dealloca", "0rIrrrI_v", device_queue_dealloca),
+    Export("device.queue.execute", "0rIrrrI_v", device_queue_execute),
+    Export("device.queue.execute.indirect", "0rIrrrICrIID_v", device_queue_execute_indirect),
+    Export("device.queue.fill", "0rIrrrIIIiI_v", device_queue_fill),
+    Export("device.queue.flush", "0rI_v", device_queue_flush),
+    Export("device.queue.read", "0rIrrrIrIII_v", device_queue_read),
+    Export("device.queue.update", "0rIrrrIrIII_v", device_queue_update),
+    Export("device.queue.write", "0rIrrrIrIII_v", device_queue_write),
+    Export("devices.count", "0v_i", devices_count),
+    Export("devices.get", "0i_r", devices_get),
+    Export("ex.file.from_memory", "0rIirIIi_r", ex_file_from_memory),
+    Export("executable.create", "0rIrrr_r", executable_create),
+    Export("executable.lookup.function", "0rr_I", executable_lookup_function),
+    Export("fence.await", "0iICrD_i", fence_await),
+    Export("fence.create", "0rI_r", fence_create),
+    Export("fence.fail", "0ri_v", fence_fail),
+    Export("fence.join", "0ICrD_r", fence_join),
+    Export("fence.query", "0r_i", fence_query),
+    Export("fence.signal", "0r_v", fence_signal),
+])
+"""Every export of the ``hal`` module, sorted by name (checked at import)."""
+
+
+# -- the module -----------------------------------------------------------------------------
+
 class HalModuleState(NativeModuleState):
-    """One context's devices."""
+    """One context's state: its module and that module's devices."""
 
     def __init__(self, module: "HalModule", context: Any, imports) -> None:
         super().__init__(module, context, imports)
@@ -107,386 +713,17 @@ class HalModule(NativeModule):
     """The ``hal`` module over a list of devices (one ``local-sync`` by default)."""
 
     def __init__(self, devices: list[Device] | None = None) -> None:
-        super().__init__("hal", HAL_MODULE_VERSION, ref_types={
-            "hal.allocator": Allocator, "hal.buffer": Buffer, "hal.buffer_view": BufferView,
-            "hal.command_buffer": CommandBuffer, "hal.device": Device,
-            "hal.executable": ExecutableHandle, "hal.fence": Fence, "hal.semaphore": Semaphore,
-            "hal.file": File,
-        })
+        super().__init__("hal", HAL_MODULE_VERSION, ref_types=HAL_REF_TYPES,
+                         exports=HAL_EXPORTS, state_argument=True)
         self.devices = list(devices) if devices else [Device("local-sync")]
         self._allocators = {id(device): Allocator(device) for device in self.devices}
-        self._register_exports()
 
     def create_state(self, context: Any, imports) -> HalModuleState:
         return HalModuleState(self, context, imports)
 
     def allocator_of(self, device: Device) -> Allocator:
+        """The allocator of ``device`` (one per device, made on first use)."""
         allocator = self._allocators.get(id(device))
         if allocator is None:
             allocator = self._allocators[id(device)] = Allocator(device)
         return allocator
-
-    def _register_exports(self) -> None:  # noqa: C901 - one table of small functions
-        export = self.export
-        devices = self.devices
-
-        # -- devices -------------------------------------------------------------------
-        @export("0v_i", name="devices.count")
-        def devices_count():
-            return len(devices)
-
-        @export("0i_r", name="devices.get")
-        def devices_get(index):
-            if not 0 <= index < len(devices):
-                raise VMError(StatusCode.OUT_OF_RANGE,
-                              f"device {index} out of range ({len(devices)} devices)")
-            return devices[index]
-
-        @export("0rrr_iI", name="device.query.i64")
-        def device_query_i64(device, category, key):
-            found, value = _require(device, Device, "device").query_i64(_text(category), _text(key))
-            return int(found), value
-
-        @export("0r_r", name="device.allocator")
-        def device_allocator(device):
-            return self.allocator_of(_require(device, Device, "device"))
-
-        # -- allocators and buffers ---------------------------------------------------------
-        @export("0rIiiI_r", name="allocator.allocate")
-        def allocator_allocate(allocator, queue_affinity, memory_types, usage, length):
-            allocator = _require(allocator, Allocator, "allocator")
-            return allocator.device.allocate(length, memory_types, usage)
-
-        @export("0riIiirII_r", name="allocator.import")
-        def allocator_import(allocator, try_import, queue_affinity, memory_types, usage, source,
-                             offset, length):
-            _require(allocator, Allocator, "allocator")
-            source = _require(source, VMBuffer, "source")
-            length = len(source) - offset if _length(length) == -1 else length
-            source.check_range(offset, length)
-            return Buffer(_storage_of(source), offset, length, memory_type=memory_types,
-                          allowed_usage=usage)
-
-        @export("0rIirIIi_r", name="ex.file.from_memory")
-        def ex_file_from_memory(device, queue_affinity, access, memory, offset, length, flags):
-            memory = _require(memory, VMBuffer, "file memory")
-            length = len(memory) - offset if _length(length) == -1 else length
-            memory.check_range(offset, length)
-            return File(memory, offset, length)
-
-        @export("0iiICrID_rI", name="allocator.select")
-        def allocator_select(memory_types, usage, flags, candidates):
-            if not candidates:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              "at least one device/queue affinity pair must be provided")
-            device, affinity = candidates[0]
-            return device, affinity
-
-        @export("0r_i", name="buffer.allocation.discard")
-        def buffer_allocation_discard(buffer):
-            owners = _require(buffer, Buffer, "buffer").owners
-            owners[0] = max(owners[0] - 1, 0)
-            return int(owners[0] == 0)
-
-        @export("0r_i", name="buffer.allocation.is_terminal")
-        def buffer_allocation_is_terminal(buffer):
-            return int(_require(buffer, Buffer, "buffer").owners[0] == 1)
-
-        @export("0r_v", name="buffer.allocation.preserve")
-        def buffer_allocation_preserve(buffer):
-            _require(buffer, Buffer, "buffer").owners[0] += 1
-
-        @export("0rrrIii_v", name="buffer.assert")
-        def buffer_assert(buffer, message, allocator, minimum_length, memory_types, usage):
-            buffer = _require(buffer, Buffer, _text(message) or "buffer")
-            if buffer.length < minimum_length:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"{_text(message)} buffer is too small; expected at least "
-                              f"{minimum_length} bytes but have {buffer.length}")
-
-        @export("0rII_r", name="buffer.subspan")
-        def buffer_subspan(buffer, offset, length):
-            return _require(buffer, Buffer, "buffer").subspan(offset, _length(length))
-
-        @export("0r_I", name="buffer.length")
-        def buffer_length(buffer):
-            return _require(buffer, Buffer, "buffer").length
-
-        @export("0rIi_i", name="buffer.load")
-        def buffer_load(buffer, offset, length):
-            view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
-            return int.from_bytes(view.tobytes(), "little", signed=False) & 0xFFFFFFFF
-
-        @export("0irIi_v", name="buffer.store")
-        def buffer_store(value, buffer, offset, length):
-            view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
-            view[:] = bytearray((value & ((1 << (8 * length)) - 1)).to_bytes(length, "little"))
-
-        # -- buffer views ---------------------------------------------------------------
-        @export("0rIIiiCID_r", name="buffer_view.create")
-        def buffer_view_create(buffer, offset, length, element_type, encoding_type, shape):
-            buffer = _require(buffer, Buffer, "buffer").subspan(offset, _length(length))
-            return BufferView(buffer, shape, element_type & 0xFFFFFFFF, encoding_type)
-
-        @export("0rriiCID_v", name="buffer_view.assert")
-        def buffer_view_assert(view, message, element_type, encoding_type, shape):
-            name = _text(message) or "buffer view"
-            view = _require(view, BufferView, name)
-            expected_type = ElementType(element_type & 0xFFFFFFFF)
-            if not view.element_type.compatible_with(expected_type):
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"{name} element type mismatch; expected {expected_type.name} "
-                              f"(0x{int(expected_type):08X}) but have {view.element_type.name} "
-                              f"(0x{int(view.element_type):08X})")
-            if view.encoding_type != encoding_type:
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"{name} encoding mismatch; expected {encoding_type} but have "
-                              f"{view.encoding_type}")
-            if len(view.shape) != len(shape):
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"{name} rank mismatch; expected {len(shape)} but have "
-                              f"{len(view.shape)}")
-            for index, (expected, actual) in enumerate(zip(shape, view.shape)):
-                if expected != actual:
-                    raise VMError(StatusCode.INVALID_ARGUMENT,
-                                  f"{name} shape dimension {index} mismatch; expected "
-                                  f"{expected} but have {actual}")
-
-        @export("0r_r", name="buffer_view.buffer")
-        def buffer_view_buffer(view):
-            return _require(view, BufferView, "buffer view").buffer
-
-        @export("0r_i", name="buffer_view.element_type")
-        def buffer_view_element_type(view):
-            value = int(_require(view, BufferView, "buffer view").element_type)
-            return value - (1 << 32) if value >= (1 << 31) else value
-
-        @export("0r_i", name="buffer_view.encoding_type")
-        def buffer_view_encoding_type(view):
-            return _require(view, BufferView, "buffer view").encoding_type
-
-        @export("0r_i", name="buffer_view.rank")
-        def buffer_view_rank(view):
-            return len(_require(view, BufferView, "buffer view").shape)
-
-        @export("0ri_I", name="buffer_view.dim")
-        def buffer_view_dim(view, index):
-            shape = _require(view, BufferView, "buffer view").shape
-            if not 0 <= index < len(shape):
-                raise VMError(StatusCode.OUT_OF_RANGE,
-                              f"dimension {index} out of range for rank {len(shape)}")
-            return shape[index]
-
-        @export("0rCrD_v", name="buffer_view.trace")
-        def buffer_view_trace(key, views):
-            pass
-
-        # -- executables ------------------------------------------------------------------
-        @export("0rIrrr_r", name="executable.create")
-        def executable_create(device, queue_affinity, format_name, data, constants):
-            device = _require(device, Device, "device")
-            data = _require(data, VMBuffer, "executable data")
-            constant_values = ()
-            if constants is not None:
-                raw = constants.tobytes()
-                constant_values = tuple(int.from_bytes(raw[i:i + 4], "little")
-                                        for i in range(0, len(raw) - len(raw) % 4, 4))
-            return ExecutableHandle(device.create_executable(_text(format_name), data.tobytes(),
-                                                             constant_values))
-
-        @export("0rr_I", name="executable.lookup.function")
-        def executable_lookup_function(handle, name):
-            handle = _require(handle, ExecutableHandle, "executable")
-            return lookup_function(handle.executable, _text(name))
-
-        # -- command buffers ----------------------------------------------------------------
-        @export("0riiIi_r", name="command_buffer.create")
-        def command_buffer_create(device, modes, categories, queue_affinity, binding_capacity):
-            _require(device, Device, "device")
-            return CommandBuffer(modes, categories, binding_capacity)
-
-        @export("0r_v", name="command_buffer.finalize")
-        def command_buffer_finalize(command_buffer):
-            _require(command_buffer, CommandBuffer, "command buffer").finalize()
-
-        @export("0riiI_v", name="command_buffer.execution_barrier")
-        def command_buffer_execution_barrier(command_buffer, source_stage, target_stage, flags):
-            _require(command_buffer, CommandBuffer, "command buffer").barrier()
-
-        @export("0rrIIiIiI_v", name="command_buffer.fill_buffer")
-        def command_buffer_fill_buffer(command_buffer, target, offset, length, slot, pattern,
-                                       pattern_length, flags):
-            if pattern_length not in (1, 2, 4):
-                raise VMError(StatusCode.INVALID_ARGUMENT,
-                              f"fill pattern length {pattern_length} must be 1, 2 or 4")
-            data = (pattern & ((1 << (8 * pattern_length)) - 1)).to_bytes(pattern_length, "little")
-            _require(command_buffer, CommandBuffer, "command buffer").fill(
-                BufferReference(target, slot, offset, _length(length)), data)
-
-        @export("0rrIrIIiI_v", name="command_buffer.update_buffer")
-        def command_buffer_update_buffer(command_buffer, source, source_offset, target,
-                                         target_offset, length, slot, flags):
-            data = _require(source, VMBuffer, "source").slice_bytes(source_offset, length)
-            _require(command_buffer, CommandBuffer, "command buffer").update(
-                data.tobytes(), BufferReference(target, slot, target_offset, length))
-
-        @export("0riirIrIII_v", name="command_buffer.copy_buffer")
-        def command_buffer_copy_buffer(command_buffer, source_slot, target_slot, source,
-                                       source_offset, target, target_offset, length, flags):
-            _require(command_buffer, CommandBuffer, "command buffer").copy(
-                BufferReference(source, source_slot, source_offset, length),
-                BufferReference(target, target_slot, target_offset, length), length)
-
-        @export("0rrIiiiICiDCiirIID_v", name="command_buffer.dispatch")
-        def command_buffer_dispatch(command_buffer, handle, ordinal, x, y, z, flags, constants,
-                                    bindings):
-            handle = _require(handle, ExecutableHandle, "executable")
-            references = [BufferReference(buffer, slot, offset, _length(length))
-                          for _, slot, buffer, offset, length in bindings]
-            _require(command_buffer, CommandBuffer, "command buffer").dispatch(
-                handle.executable, ordinal, (x, y, z), tuple(c & 0xFFFFFFFF for c in constants),
-                references)
-
-        @export("0rrIirIICiDCiirIID_v", name="command_buffer.dispatch.indirect")
-        def command_buffer_dispatch_indirect(command_buffer, handle, ordinal, workgroups_slot,
-                                             workgroups_buffer, workgroups_offset, flags,
-                                             constants, bindings):
-            handle = _require(handle, ExecutableHandle, "executable")
-            references = [BufferReference(buffer, slot, offset, _length(length))
-                          for _, slot, buffer, offset, length in bindings]
-            _require(command_buffer, CommandBuffer, "command buffer").dispatch(
-                handle.executable, ordinal,
-                BufferReference(workgroups_buffer, workgroups_slot, workgroups_offset, 12),
-                tuple(c & 0xFFFFFFFF for c in constants), references)
-
-        # Hints and markers: no effect on host memory.
-        @export("0rrIIIi_v", name="command_buffer.advise_buffer")
-        def command_buffer_advise_buffer(command_buffer, buffer, flags, arg0, arg1, slot):
-            _require(command_buffer, CommandBuffer, "command buffer")
-
-        @export("0rr_v", name="command_buffer.begin_debug_group")
-        def command_buffer_begin_debug_group(command_buffer, label):
-            _require(command_buffer, CommandBuffer, "command buffer")
-
-        @export("0r_v", name="command_buffer.end_debug_group")
-        def command_buffer_end_debug_group(command_buffer):
-            _require(command_buffer, CommandBuffer, "command buffer")
-
-        @export("0rirII_v", name="command_buffer.flush_buffer")
-        def command_buffer_flush_buffer(command_buffer, slot, buffer, offset, length):
-            _require(command_buffer, CommandBuffer, "command buffer")
-
-        @export("0rirII_v", name="command_buffer.invalidate_buffer")
-        def command_buffer_invalidate_buffer(command_buffer, slot, buffer, offset, length):
-            _require(command_buffer, CommandBuffer, "command buffer")
-
-        # -- fences -------------------------------------------------------------------------
-        @export("0rI_r", name="fence.create")
-        def fence_create(device, flags):
-            return Fence.at(Semaphore(0), 1)
-
-        def fences_of(fences) -> list:
-            return [_require(f, Fence, "fence") for f in fences if f is not None]
-
-        @export("0ICrD_r", name="fence.join")
-        def fence_join(flags, fences):
-            return Fence.join(fences_of(fences))
-
-        @export("0r_i", name="fence.query")
-        def fence_query(fence):
-            status = _require(fence, Fence, "fence").query()
-            return int(status)
-
-        @export("0r_v", name="fence.signal")
-        def fence_signal(fence):
-            _require(fence, Fence, "fence").signal()
-
-        @export("0ri_v", name="fence.fail")
-        def fence_fail(fence, status):
-            _require(fence, Fence, "fence").fail(
-                VMError(StatusCode.from_value(status & 0x1F), "fence failed by the program"))
-
-        @export("0iICrD_i", name="fence.await")
-        def fence_await(timeout_milliseconds, flags, fences):
-            joined = Fence.join(fences_of(fences))
-            if joined.reached():  # nothing to wait for: no suspension
-                return 0
-            timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0
-            return _await_fence(joined, timeout)
-
-        # -- queue ----------------------------------------------------------------------------
-        @export("0rIrrIiiII_r", name="device.queue.alloca")
-        def device_queue_alloca(device, queue_affinity, wait, signal, pool, memory_types, usage,
-                                length, flags):
-            return _require(device, Device, "device").queue_alloca(wait, signal, length,
-                                                                   memory_types, usage)
-
-        @export("0rIrrrI_v", name="device.queue.dealloca")
-        def device_queue_dealloca(device, queue_affinity, wait, signal, buffer, flags):
-            _require(device, Device, "device").queue_dealloca(wait, signal, buffer)
-
-        @export("0rIrrI_v", name="device.queue.barrier")
-        def device_queue_barrier(device, queue_affinity, wait, signal, flags):
-            _require(device, Device, "device").queue_execute(wait, signal, None)
-
-        @export("0rIrrrI_v", name="device.queue.execute")
-        def device_queue_execute(device, queue_affinity, wait, signal, command_buffer, flags):
-            _require(device, Device, "device").queue_execute(
-                wait, signal, _require(command_buffer, CommandBuffer, "command buffer"))
-
-        @export("0rIrrrICrIID_v", name="device.queue.execute.indirect")
-        def device_queue_execute_indirect(device, queue_affinity, wait, signal, command_buffer,
-                                          flags, bindings):
-            table = [(buffer, offset, _length(length)) for buffer, offset, length in bindings]
-            _require(device, Device, "device").queue_execute(
-                wait, signal, _require(command_buffer, CommandBuffer, "command buffer"), table)
-
-        def queue(device, wait, signal, work) -> None:
-            _require(device, Device, "device").submit(wait, signal, work)
-
-        @export("0rIrrrIIIiI_v", name="device.queue.fill")
-        def device_queue_fill(device, queue_affinity, wait, signal, target, offset, length,
-                              pattern, pattern_length, flags):
-            target = _require(target, Buffer, "target buffer")
-            data = (pattern & ((1 << (8 * pattern_length)) - 1)).to_bytes(pattern_length, "little")
-            length = target.resolve_length(offset, _length(length))
-            queue(device, wait, signal, lambda: target.fill(offset, length, data))
-
-        @export("0rIrrrIrIII_v", name="device.queue.copy")
-        def device_queue_copy(device, queue_affinity, wait, signal, source, source_offset, target,
-                              target_offset, length, flags):
-            source = _require(source, Buffer, "source buffer")
-            target = _require(target, Buffer, "target buffer")
-            queue(device, wait, signal,
-                  lambda: source.copy_to(source_offset, target, target_offset, length))
-
-        @export("0rIrrrIrIII_v", name="device.queue.read")
-        def device_queue_read(device, queue_affinity, wait, signal, source, source_offset, target,
-                              target_offset, length, flags):
-            source = _require(source, File, "source file").buffer
-            target = _require(target, Buffer, "target buffer")
-            queue(device, wait, signal,
-                  lambda: source.copy_to(source_offset, target, target_offset, length))
-
-        @export("0rIrrrIrIII_v", name="device.queue.write")
-        def device_queue_write(device, queue_affinity, wait, signal, source, source_offset, target,
-                               target_offset, length, flags):
-            source = _require(source, Buffer, "source buffer")
-            target = _require(target, File, "target file").buffer
-            queue(device, wait, signal,
-                  lambda: source.copy_to(source_offset, target, target_offset, length))
-
-        @export("0rIrrrIrIII_v", name="device.queue.update")
-        def device_queue_update(device, queue_affinity, wait, signal, source, source_offset,
-                                target, target_offset, length, flags):
-            data = _require(source, VMBuffer, "source").slice_bytes(source_offset, length).tobytes()
-            target = _require(target, Buffer, "target buffer")
-            target.check_range(target_offset, length)
-
-            def update() -> None:
-                target.bytes_view(target_offset, length)[:] = numpy.frombuffer(data, numpy.uint8)
-            queue(device, wait, signal, update)
-
-        @export("0rI_v", name="device.queue.flush")
-        def device_queue_flush(device, queue_affinity):
-            pass
