@@ -1,9 +1,10 @@
 """Decoding bytecode into instructions, field by field, from the instruction table.
 
 :func:`decode_function` turns the bytes of one function into a list of
-:class:`DecodedInstruction` (block markers included). Every read is bounds
-checked against the function's byte range: truncated or unknown encodings
-raise VMError(INVALID_ARGUMENT) naming the offset. Pure; never suspends.
+:class:`DecodedInstruction` (block markers included), each with its operand
+view (:mod:`._operands`) computed once. Every read is bounds checked against
+the function's byte range: truncated, unknown or mistyped encodings raise
+VMError(INVALID_ARGUMENT) naming the offset. Pure; never suspends.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from asyncvm.vm import StatusCode, VMError
 
 from ._instruction_set import OPCODE_TABLES, PREFIXES, Instruction
+from ._operands import BranchTarget, Register, interpret_operands
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -24,25 +26,50 @@ _F64 = struct.Struct("<d")
 _CONSTANTS = {"i32": _I32, "i64": _I64, "f32": _F32, "f64": _F64}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class DecodedInstruction:
-    """One instruction: its offset, byte length, table row and field values.
+    """One instruction: its offset, byte length, table row, field values and
+    operand view.
 
-    ``values`` follow ``instruction.fields``: registers as raw u16 ordinals,
-    attributes as ints, strings as str, remaps as ((source, target), ...),
-    lists as tuples of u16, cases as ((target, remap), ...).
+    ``pc`` is the offset in the bytecode section. ``values`` follow
+    ``instruction.fields``: registers as :class:`Register` (alone, in lists
+    and in remap pairs), targets as offsets relative to the function start,
+    cases as :class:`BranchTarget`, segment sizes as tuples of ints,
+    constants as numbers, strings as str, other attributes as ints.
+
+    The operand view: ``reads`` and ``writes`` are the registers read and
+    written, in field order (remap registers excluded: they belong to their
+    edge); ``targets`` the branch edges, in field order, each with its remap.
+
+    Immutable by contract, not enforced: a frozen dataclass's constructor is
+    several times slower, and decoding builds one per instruction at every
+    module load.
     """
 
     pc: int
     length: int
     instruction: Instruction
     values: tuple
+    reads: tuple[Register, ...]
+    writes: tuple[Register, ...]
+    targets: tuple[BranchTarget, ...]
 
     def field(self, name: str):
+        """The value of the field called ``name``; KeyError if there is none."""
         for spec, value in zip(self.instruction.fields, self.values):
             if spec.name == name:
                 return value
         raise KeyError(name)
+
+    def registers(self):
+        """Every register the instruction names: reads, writes, then the
+        remap registers of each edge."""
+        yield from self.reads
+        yield from self.writes
+        for target in self.targets:
+            for source, destination in target.remap:
+                yield source
+                yield destination
 
 
 class _Cursor:
@@ -87,7 +114,7 @@ class _Cursor:
         return tuple(zip(flat[0::2], flat[1::2]))
 
 
-def _read_field(cursor: _Cursor, kind: str, bank: str | None, table_size: int):
+def _read_field(cursor: _Cursor, kind: str, bank: str | None):
     if kind == "reg":
         return cursor.u16()
     if kind in ("global", "rodata", "function", "type", "target"):
@@ -128,10 +155,9 @@ def decode_instruction(data: bytes, pc: int, end: int) -> DecodedInstruction:
     if instruction is None:
         raise VMError(StatusCode.INVALID_ARGUMENT,
                       f"unknown {opcode_set or 'core'} opcode 0x{opcode:02X} at offset {pc}")
-    values = []
-    for spec in instruction.fields:
-        values.append(_read_field(cursor, spec.kind, spec.bank, 0))
-    return DecodedInstruction(pc, cursor.pc - pc, instruction, tuple(values))
+    raw_values = [_read_field(cursor, spec.kind, spec.bank) for spec in instruction.fields]
+    values, reads, writes, targets = interpret_operands(instruction.fields, raw_values, pc)
+    return DecodedInstruction(pc, cursor.pc - pc, instruction, values, reads, writes, targets)
 
 
 def decode_function(data: bytes, start: int, length: int) -> list[DecodedInstruction]:

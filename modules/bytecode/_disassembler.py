@@ -1,7 +1,8 @@
 """Text listings of bytecode modules, in the spirit of ``iree-dump-module``.
 
-:func:`disassemble_function` prints each instruction from its table row:
-the written registers, ``=``, the mnemonic, then the read fields by kind.
+:func:`disassemble_function` prints each instruction from its table row and
+operand view: the written registers, ``=``, the mnemonic, then the read
+fields by kind (registers as ``%i7`` / ``%r3``, from their view names).
 :func:`dump_module` adds the module's metadata (types, imports with calling
 conventions, exports, dependencies, rodata and function tables). Pure text;
 never suspends.
@@ -10,14 +11,13 @@ never suspends.
 from __future__ import annotations
 
 from ._decoder import DecodedInstruction
-from ._instruction_set import IMPORT_BIT, REF_BIT, REF_MASK
+from ._instruction_set import IMPORT_BIT
 from ._module import BytecodeModule
+from ._operands import Register
 
 
-def _register(raw: int, bank: str | None = None) -> str:
-    if bank == "ref" or (bank is None and raw & REF_BIT):
-        return f"%r{raw & REF_MASK}"
-    return f"%i{raw & 0x7FFF}"
+def _register(register: Register) -> str:
+    return "%" + register.name
 
 
 def _pairs(pairs) -> str:
@@ -39,7 +39,7 @@ class _Formatter:
     def field(self, spec, value) -> str:
         kind = spec.kind
         if kind == "reg":
-            return _register(value, spec.bank)
+            return _register(value)
         if kind == "const":
             return repr(value)
         if kind == "string":
@@ -49,12 +49,13 @@ class _Formatter:
         if kind == "remap":
             return _pairs(value) if value else ""
         if kind == "list":
-            return "(" + ", ".join(_register(raw) for raw in value) + ")"
+            return "(" + ", ".join(_register(register) for register in value) + ")"
         if kind == "segments":
             return "[" + ", ".join(str(v) for v in value) + "]"
         if kind == "cases":
-            return "[" + ", ".join(f"{i}: ^bb{self.blocks.get(t, t)}{_pairs(r) if r else ''}"
-                                   for i, (t, r) in enumerate(value)) + "]"
+            return "[" + ", ".join(f"{i}: ^bb{self.blocks.get(case.pc, case.pc)}"
+                                   f"{_pairs(case.remap) if case.remap else ''}"
+                                   for i, case in enumerate(value)) + "]"
         if kind == "function":
             return self.function_name(value)
         if kind == "type":
@@ -67,18 +68,16 @@ class _Formatter:
         return str(value)
 
     def instruction(self, decoded: DecodedInstruction) -> str:
+        """``%w, ... = vm.mnemonic field field ...``: the written registers,
+        then the read fields in encoding order (empty remaps left out)."""
         instruction = decoded.instruction
-        written = []
+        written = [_register(register) for register in decoded.writes]
         read = []
         for spec, value in zip(instruction.fields, decoded.values):
-            if spec.name == "results" and spec.kind == "list":
-                written.extend(_register(raw) for raw in value)
-                continue
-            text = self.field(spec, value)
-            if spec.write:
-                written.append(text)
-            elif text:
-                read.append(text)
+            if not spec.write:
+                text = self.field(spec, value)
+                if text:
+                    read.append(text)
         prefix = ", ".join(written) + " = " if written else ""
         return f"{prefix}vm.{instruction.mnemonic} {' '.join(read)}".rstrip()
 
@@ -88,13 +87,13 @@ def disassemble_function(module: BytecodeModule, function: int) -> list[str]:
     formatter = _Formatter(module, function)
     instructions = module.instructions[function]
     for decoded in instructions:
-        if decoded.instruction.semantics is None:
+        if decoded.instruction.is_block_marker:
             formatter.blocks[decoded.pc - formatter.start] = len(formatter.blocks)
     signature = module.definition.signatures[function].calling_convention
     lines = [f"vm.func @{module.function_names[function]}  // {signature}"]
     for decoded in instructions:
         pc = decoded.pc - formatter.start
-        if decoded.instruction.semantics is None:
+        if decoded.instruction.is_block_marker:
             lines.append(f"^bb{formatter.blocks[pc]}:")
             continue
         text = f"  {pc:06}  {formatter.instruction(decoded)}"

@@ -7,8 +7,10 @@ become guarded sections of one ``while True`` loop that a block index ``_b``
 steers; a branch to a later block falls through the guards instead of
 restarting the loop. Instruction semantics come from the instruction table:
 expression templates are filled in with register names, and ``@rules`` are
-implemented here. Translation happens once per module; the generated code is
-bound to each context's module state by calling ``_bind(state)``.
+implemented here. Registers, their names and branch edges come from each
+instruction's operand view (:mod:`._operands`). Translation happens once per
+module; the generated code is bound to each context's module state by
+calling ``_bind(state)``.
 
 Suspension points in generated code, all ``yield`` to the invocation driver
 (see :mod:`asyncvm.vm._invocation`):
@@ -33,13 +35,12 @@ from dataclasses import dataclass, field
 from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_convention
 
 from ._decoder import DecodedInstruction
-from ._instruction_set import IMPORT_BIT, REF_BIT, REF_MASK, Instruction
+from ._instruction_set import IMPORT_BIT
 from ._liveness import compute_live_out
 from ._module_definition import ModuleDef
+from ._operands import BranchTarget
 
 _CHUNK_THRESHOLD = 12
-_TERMINATORS = frozenset(("@br", "@cond_br", "@br_table", "@return", "@fail", "@yield",
-                          "@break", "@cond_break"))
 _INDENT = "    "
 
 
@@ -49,13 +50,6 @@ class TranslatedModule:
 
     source: str
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-
-def register_name(raw: int, bank: str | None = None) -> str:
-    """The local variable holding register ``raw`` (a u16 ordinal as encoded)."""
-    if bank == "ref" or (bank is None and raw & REF_BIT):
-        return f"r{raw & REF_MASK}"
-    return f"i{raw & 0x7FFF}"
 
 
 def parameter_names(calling_convention: str) -> list[str]:
@@ -127,7 +121,7 @@ class _FunctionTranslator:
     def _split_blocks(self) -> None:
         current: list[DecodedInstruction] | None = None
         for decoded in self.instructions:
-            if decoded.instruction.semantics is None:  # block marker
+            if decoded.instruction.is_block_marker:
                 relative = decoded.pc - self.start
                 self.block_index[relative] = len(self.blocks)
                 current = []
@@ -141,15 +135,12 @@ class _FunctionTranslator:
             raise VMError(StatusCode.INVALID_ARGUMENT, f"function {self.name}: no blocks")
 
     def _registers(self) -> tuple[set[str], set[str]]:
+        """Names of the primitive registers and of the ref registers used."""
         primitives: set[str] = set()
         refs: set[str] = set()
         for decoded in self.instructions:
-            for spec, value in zip(decoded.instruction.fields, decoded.values):
-                if spec.kind == "reg":
-                    (refs if spec.bank == "ref" else primitives).add(register_name(value, spec.bank))
-                elif spec.kind == "list" or spec.kind == "remap" or spec.kind == "cases":
-                    for raw in _flatten_registers(spec.kind, value):
-                        (refs if raw & REF_BIT else primitives).add(register_name(raw))
+            for register in decoded.registers():
+                (refs if register.is_ref else primitives).add(register.name)
         return primitives, refs
 
     def translate(self) -> None:
@@ -197,8 +188,8 @@ class _FunctionTranslator:
     def _successors(self, index: int) -> list[int]:
         body = self.blocks[index][1]
         terminator = body[-1] if body else None
-        targets = [self.block_index[t] for t in _branch_targets(terminator)] if terminator else []
-        if terminator is None or terminator.instruction.semantics not in _TERMINATORS:
+        targets = [self.block_index[t.pc] for t in terminator.targets] if terminator else []
+        if terminator is None or not terminator.instruction.is_terminator:
             targets.append(index + 1)
         return targets
 
@@ -256,8 +247,8 @@ class _FunctionTranslator:
     def _has_backward_branch(self) -> bool:
         for index, (_, body) in enumerate(self.blocks):
             for decoded in body:
-                for target in _branch_targets(decoded):
-                    if self.block_index.get(target, index + 1) <= index:
+                for target in decoded.targets:
+                    if self.block_index.get(target.pc, index + 1) <= index:
                         return True
         return False
 
@@ -286,18 +277,13 @@ class _FunctionTranslator:
         semantics = compare.instruction.semantics or ""
         if semantics[:5] not in ("1 if ", "0 if ") or not semantics.endswith((" else 0", " else 1")):
             return None
-        result = compare.instruction.result
-        name = register_name(compare.values[compare.instruction.fields.index(result)], "i32")
-        if register_name(body[-1].values[0], "i32") != name or name in self.live_out[index]:
+        name = compare.writes[0].name
+        if body[-1].reads[0].name != name or name in self.live_out[index]:
             return None
         return compare
 
     def _condition_expression(self, decoded: DecodedInstruction) -> str:
-        instruction = decoded.instruction
-        operands = {spec.name: register_name(value, spec.bank)
-                    for spec, value in zip(instruction.fields, decoded.values)
-                    if spec.kind == "reg"}
-        expression = instruction.semantics.format(**operands)
+        expression = decoded.instruction.semantics.format(**_template_operands(decoded))
         test = expression[5:expression.rindex(" else ")]
         return test if expression.startswith("1 if ") else f"not ({test})"
 
@@ -306,11 +292,11 @@ class _FunctionTranslator:
 
     def _remap(self, pairs, depth: int) -> None:
         for source, target in pairs:
-            self.line(depth, f"{register_name(target)} = {register_name(source)}")
+            self.line(depth, f"{target.name} = {source.name}")
 
-    def _branch(self, target_pc: int, remap, current: int, depth: int) -> None:
-        self._remap(remap, depth)
-        self._jump(self.block_index[target_pc], current, depth, count=True)
+    def _branch(self, target: BranchTarget, current: int, depth: int) -> None:
+        self._remap(target.remap, depth)
+        self._jump(self.block_index[target.pc], current, depth, count=True)
 
     def _jump(self, target: int, current: int, depth: int, *, count: bool) -> None:
         """Transfers control to block ``target`` from block ``current``.
@@ -360,154 +346,126 @@ class _FunctionTranslator:
         if semantics.startswith("@"):
             getattr(self, "_rule_" + semantics[1:])(decoded, block, depth)
             return
-        operands = {}
-        for spec, value in zip(instruction.fields, decoded.values):
-            if spec.kind == "reg":
-                operands[spec.name] = register_name(value, spec.bank)
-            elif spec.kind == "const":
-                operands[spec.name] = _literal(value)
-            elif spec.kind == "type":
-                operands[spec.name] = f"_types[{value}]"
-            else:
-                operands[spec.name] = repr(value)
-        expression = semantics.format(**operands)
-        result = instruction.result
-        if result is None:
-            self.line(depth, expression)
+        expression = semantics.format(**_template_operands(decoded))
+        if decoded.writes:
+            self.line(depth, f"{decoded.writes[0].name} = {expression}")
         else:
-            self.line(depth, f"{operands[result.name]} = {expression}")
+            self.line(depth, expression)
 
     def _rule_br(self, decoded, block, depth):
-        self._branch(decoded.values[0], decoded.values[1], block, depth)
+        self._branch(decoded.targets[0], block, depth)
 
     def _rule_break(self, decoded, block, depth):
-        self._branch(decoded.values[0], decoded.values[1], block, depth)
+        self._branch(decoded.targets[0], block, depth)
 
     def _rule_cond_break(self, decoded, block, depth):
-        condition, target, remap = decoded.values
-        self._branch(target, remap, block, depth)
+        self._branch(decoded.targets[0], block, depth)
 
     def _rule_cond_br(self, decoded, block, depth):
-        condition, true_target, true_remap, false_target, false_remap = decoded.values
-        test = self.fused_condition or register_name(condition, "i32")
+        true_edge, false_edge = decoded.targets
+        test = self.fused_condition or decoded.reads[0].name
         following = block + 1
-        if not true_remap and self.block_index[true_target] == following:
+        if not true_edge.remap and self.block_index[true_edge.pc] == following:
             # Only the false edge needs code: the true edge falls through.
             self.line(depth, f"if not ({test}):" if self.fused_condition else f"if not {test}:")
-            self._branch(false_target, false_remap, block, depth + 1)
-        elif not false_remap and self.block_index[false_target] == following:
+            self._branch(false_edge, block, depth + 1)
+        elif not false_edge.remap and self.block_index[false_edge.pc] == following:
             self.line(depth, f"if {test}:")
-            self._branch(true_target, true_remap, block, depth + 1)
+            self._branch(true_edge, block, depth + 1)
         else:
             self.line(depth, f"if {test}:")
-            self._branch(true_target, true_remap, block, depth + 1)
+            self._branch(true_edge, block, depth + 1)
             self.line(depth, "else:")
-            self._branch(false_target, false_remap, block, depth + 1)
+            self._branch(false_edge, block, depth + 1)
 
     def _rule_br_table(self, decoded, block, depth):
-        index, default_target, default_remap, cases = decoded.values
-        name = register_name(index, "i32")
-        for case, (target, remap) in enumerate(cases):
+        default, *cases = decoded.targets
+        name = decoded.reads[0].name
+        for case, target in enumerate(cases):
             self.line(depth, f"{'if' if case == 0 else 'elif'} {name} == {case}:")
-            self._branch(target, remap, block, depth + 1)
+            self._branch(target, block, depth + 1)
         if cases:
             self.line(depth, "else:")
-            self._branch(default_target, default_remap, block, depth + 1)
+            self._branch(default, block, depth + 1)
         else:
-            self._branch(default_target, default_remap, block, depth)
+            self._branch(default, block, depth)
 
     def _rule_yield(self, decoded, block, depth):
-        target, remap = decoded.values
-        self._remap(remap, depth)
+        target = decoded.targets[0]
+        self._remap(target.remap, depth)
         self.line(depth, "yield None")
-        self._jump(self.block_index[target], block, depth, count=False)
+        self._jump(self.block_index[target.pc], block, depth, count=False)
 
     def _rule_return(self, decoded, block, depth):
-        names = [register_name(raw) for raw in decoded.values[0]]
-        self.line(depth, f"return ({', '.join(names)}{',' if len(names) == 1 else ''})")
+        self.line(depth, f"return {_tuple_text(decoded.reads)}")
 
     def _rule_fail(self, decoded, block, depth):
         status, message = decoded.values
-        name = register_name(status, "i32")
-        self.line(depth, f"if {name}:")
-        self.line(depth + 1, f"raise _fail({name}, {message!r})")
+        self.line(depth, f"if {status.name}:")
+        self.line(depth + 1, f"raise _fail({status.name}, {message!r})")
 
     def _rule_import_resolved(self, decoded, block, depth):
         function, result = decoded.values
-        self.line(depth, f"{register_name(result, 'i32')} = _resolved[{function & ~IMPORT_BIT}]")
+        self.line(depth, f"{result.name} = _resolved[{function & ~IMPORT_BIT}]")
 
     def _rule_trace(self, decoded, block, depth):
         pass
 
     def _rule_print(self, decoded, block, depth):
-        event, operands = decoded.values
-        names = [register_name(raw) for raw in operands]
-        self.line(depth, f"_print({event!r}, ({', '.join(names)}{',' if len(names) == 1 else ''}))")
+        event = decoded.field("event_name")
+        self.line(depth, f"_print({event!r}, {_tuple_text(decoded.reads)})")
 
     def _rule_discard_refs(self, decoded, block, depth):
-        names = [register_name(raw) for raw in decoded.values[0] if raw & REF_BIT]
+        names = [register.name for register in decoded.reads if register.is_ref]
         if names:
             self.line(depth, " = ".join(names) + " = None")
 
     def _rule_global_load(self, decoded, block, depth):
         offset, result = decoded.values
-        self.line(depth, f"{register_name(result, 'i32')} = _g[{offset}]")
+        self.line(depth, f"{result.name} = _g[{offset}]")
 
     def _rule_global_store(self, decoded, block, depth):
         offset, value = decoded.values
-        self.line(depth, f"_g[{offset}] = {register_name(value, 'i32')}")
+        self.line(depth, f"_g[{offset}] = {value.name}")
 
     def _rule_global_load_indirect(self, decoded, block, depth):
         offset, result = decoded.values
-        width = _width(decoded.instruction.fields[1].bank)
-        self.line(depth, f"{register_name(result, 'i32')} = "
-                         f"_g[_gi({register_name(offset, 'i32')}, {width})]")
+        self.line(depth, f"{result.name} = _g[_gi({offset.name}, {_width(result.kind)})]")
 
     def _rule_global_store_indirect(self, decoded, block, depth):
         offset, value = decoded.values
-        width = _width(decoded.instruction.fields[1].bank)
-        self.line(depth, f"_g[_gi({register_name(offset, 'i32')}, {width})] = "
-                         f"{register_name(value, 'i32')}")
+        self.line(depth, f"_g[_gi({offset.name}, {_width(value.kind)})] = {value.name}")
 
     def _rule_global_load_ref(self, decoded, block, depth):
-        global_field, type_id, result = decoded.values
-        index = (f"_rgi({register_name(global_field, 'i32')})"
-                 if decoded.instruction.fields[0].kind == "reg" else str(global_field))
-        self.line(depth, f"{register_name(result, 'ref')} = _rg[{index}]")
+        result = decoded.field("result")
+        self.line(depth, f"{result.name} = _rg[{_ref_global_index(decoded)}]")
 
     def _rule_global_store_ref(self, decoded, block, depth):
-        global_field, type_id, value = decoded.values
-        index = (f"_rgi({register_name(global_field, 'i32')})"
-                 if decoded.instruction.fields[0].kind == "reg" else str(global_field))
-        self.line(depth, f"_rg[{index}] = {register_name(value, 'ref')}")
+        value = decoded.field("value")
+        self.line(depth, f"_rg[{_ref_global_index(decoded)}] = {value.name}")
 
     def _rule_rodata(self, decoded, block, depth):
         ordinal, result = decoded.values
-        self.line(depth, f"{register_name(result, 'ref')} = _rodata[{ordinal}]")
+        self.line(depth, f"{result.name} = _rodata[{ordinal}]")
 
     def _rule_list_alloc(self, decoded, block, depth):
         type_id, capacity, result = decoded.values
-        self.line(depth, f"{register_name(result, 'ref')} = "
-                         f"_new_list(_types[{type_id}], {register_name(capacity, 'i32')})")
+        self.line(depth, f"{result.name} = _new_list(_types[{type_id}], {capacity.name})")
 
     def _rule_list_get_ref(self, decoded, block, depth):
         list_register, index, type_id, result = decoded.values
-        self.line(depth, f"{register_name(result, 'ref')} = _list({register_name(list_register, 'ref')})"
-                         f".get_ref({register_name(index, 'i32')}, _types[{type_id}])")
+        self.line(depth, f"{result.name} = _list({list_register.name})"
+                         f".get_ref({index.name}, _types[{type_id}])")
 
     def _rule_cast_any_ref(self, decoded, block, depth):
         operand, type_id, result = decoded.values
-        self.line(depth, f"{register_name(result, 'ref')} = "
-                         f"_cast_ref({register_name(operand, 'ref')}, _types[{type_id}])")
+        self.line(depth, f"{result.name} = _cast_ref({operand.name}, _types[{type_id}])")
 
     def _rule_switch(self, decoded, block, depth):
-        fields = decoded.instruction.fields
-        values = dict(zip((f.name for f in fields), decoded.values))
-        bank = fields[-1].bank
-        index = register_name(values["index"], "i32")
-        default = register_name(values["default_value"], bank)
-        cases = [register_name(raw, bank) for raw in values["values"]]
-        result = register_name(values["result"], bank)
+        index = decoded.field("index").name
+        default = decoded.field("default_value").name
+        cases = [register.name for register in decoded.field("values")]
+        result = decoded.field("result").name
         if not cases:
             self.line(depth, f"{result} = {default}")
             return
@@ -518,25 +476,52 @@ class _FunctionTranslator:
     def _rule_call(self, decoded, block, depth):
         values = dict(zip((f.name for f in decoded.instruction.fields), decoded.values))
         callee = values["callee"]
-        operands = values["operands"]
-        results = values["results"]
+        operands = [register.name for register in values["operands"]]
         if callee & IMPORT_BIT:
             ordinal = callee & ~IMPORT_BIT
             convention = self.module.imports[ordinal].signature.calling_convention
             arguments = _import_arguments(convention, operands, values.get("segment_sizes"))
             self.line(depth, f"_r = _imp{ordinal}({arguments})")
         else:
-            arguments = ", ".join(register_name(raw) for raw in operands)
-            self.line(depth, f"_r = f{callee}({arguments})")
+            self.line(depth, f"_r = f{callee}({', '.join(operands)})")
         # A callee that finished synchronously returned its results; anything
         # else (a frame to push, an awaitable) goes to the invocation driver.
         self.line(depth, "if _r.__class__ is not tuple:")
         self.line(depth + 1, "_r = yield _r")
-        if results:
-            names = [register_name(raw) for raw in results]
-            self.line(depth, f"{', '.join(names)}, = _r")
-        if "target" in values:
-            self._branch(values["target"], (), block, depth)
+        if decoded.writes:
+            self.line(depth, f"{', '.join(register.name for register in decoded.writes)}, = _r")
+        for target in decoded.targets:  # call.yieldable resumes at its target block
+            self._branch(target, block, depth)
+
+
+def _template_operands(decoded: DecodedInstruction) -> dict[str, str]:
+    """Python text of each field of a template row, keyed by field name."""
+    operands = {}
+    for spec, value in zip(decoded.instruction.fields, decoded.values):
+        if spec.kind == "reg":
+            operands[spec.name] = value.name
+        elif spec.kind == "const":
+            operands[spec.name] = _literal(value)
+        elif spec.kind == "type":
+            operands[spec.name] = f"_types[{value}]"
+        else:
+            operands[spec.name] = repr(value)
+    return operands
+
+
+def _tuple_text(registers) -> str:
+    """A Python tuple display of the registers' names: ``()``, ``(i1,)``, ``(i1, r0)``."""
+    names = [register.name for register in registers]
+    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+
+
+def _ref_global_index(decoded: DecodedInstruction) -> str:
+    """The index of a ref global access: a literal ordinal, or a checked
+    register value for the indirect forms."""
+    global_field = decoded.values[0]
+    if decoded.instruction.fields[0].kind == "reg":
+        return f"_rgi({global_field.name})"
+    return str(global_field)
 
 
 def _width(bank: str) -> int:
@@ -547,30 +532,10 @@ def _register_order(name: str) -> tuple[str, int]:
     return name[0], int(name[1:])
 
 
-def _flatten_registers(kind: str, value) -> list[int]:
-    if kind == "list":
-        return list(value)
-    if kind == "remap":
-        return [raw for pair in value for raw in pair]
-    if kind == "cases":
-        return [raw for _, remap in value for pair in remap for raw in pair]
-    return []
-
-
-def _branch_targets(decoded: DecodedInstruction) -> list[int]:
-    targets = []
-    for spec, value in zip(decoded.instruction.fields, decoded.values):
-        if spec.kind == "target":
-            targets.append(value)
-        elif spec.kind == "cases":
-            targets.extend(target for target, _ in value)
-    return targets
-
-
-def _import_arguments(convention: str, operands, segment_sizes) -> str:
-    """Python argument text for an import call, building lists for spans."""
+def _import_arguments(convention: str, names: list[str], segment_sizes) -> str:
+    """Python argument text for an import call (``names``: the operand
+    registers' names), building lists for spans."""
     signature = parse_calling_convention(convention)
-    names = [register_name(raw) for raw in operands]
     position = 0
     pieces = []
     for slot_index, slot in enumerate(signature.arguments):

@@ -6,8 +6,10 @@ the byte range, the encoding (via the decoder), a block marker first, every
 register against its bank's count (i64/f64 pairs fully inside), branch
 targets at block markers, function/import/type/rodata ordinals, direct global
 offsets (aligned and inside global storage), call arities against the
-callee's calling convention, and return arity. Failures are
-VMError(INVALID_ARGUMENT) naming ``module.function@pc``. Pure; never suspends.
+callee's calling convention, and return arity. Registers and branch edges
+come from each instruction's operand view (:mod:`._operands`). Failures are
+VMError(INVALID_ARGUMENT) naming ``module.function@pc`` (encoding errors name
+``module.function`` and the byte offset). Pure; never suspends.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from __future__ import annotations
 from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_convention
 
 from ._decoder import DecodedInstruction, decode_function
-from ._instruction_set import BLOCK_MARKER, IMPORT_BIT, REF_BIT, REF_MASK
+from ._instruction_set import IMPORT_BIT, INSTRUCTIONS
 from ._module_definition import ModuleDef
+from ._operands import Register
 
 _WIDTHS = {"i32": 4, "f32": 4, "i64": 8, "f64": 8}
+_ATTRIBUTE_KINDS = ("type", "rodata", "function", "global")
+# Mnemonics of the rows with a field that indexes a module table.
+_ROWS_WITH_ATTRIBUTES = frozenset(
+    instruction.mnemonic for instruction in INSTRUCTIONS
+    if any(spec.kind in _ATTRIBUTE_KINDS for spec in instruction.fields))
 
 
 class _FunctionVerifier:
@@ -33,32 +41,32 @@ class _FunctionVerifier:
         return VMError(StatusCode.INVALID_ARGUMENT,
                        f"{self.module.name}.{self.name}@{self.pc}: {message}")
 
-    def register(self, raw: int, bank: str | None) -> None:
+    def register(self, register: Register) -> None:
+        """Checks ``register`` against its bank's count (an i64/f64 pair must
+        lie wholly inside the i32 bank)."""
         descriptor = self.descriptor
-        if bank == "ref" or (bank is None and raw & REF_BIT):
-            if (raw & REF_MASK) >= descriptor.ref_register_count:
-                raise self.fail(f"ref register {raw & REF_MASK} out of range "
+        if register.is_ref:
+            if register.ordinal >= descriptor.ref_register_count:
+                raise self.fail(f"ref register {register.ordinal} out of range "
                                 f"({descriptor.ref_register_count} ref registers)")
-            return
-        if raw & REF_BIT:
-            raise self.fail(f"register 0x{raw:04X} is a ref where a {bank} was expected")
-        ordinal = raw & 0x7FFF
-        width = 2 if bank in ("i64", "f64") else 1
-        if ordinal + width > descriptor.i32_register_count:
-            raise self.fail(f"{bank or 'i32'} register {ordinal} out of range "
+        elif register.ordinal + register.width > descriptor.i32_register_count:
+            raise self.fail(f"{register.kind or 'i32'} register {register.ordinal} out of range "
                             f"({descriptor.i32_register_count} i32 registers)")
 
     def verify(self) -> list[DecodedInstruction]:
         descriptor = self.descriptor
         module = self.module
-        instructions = decode_function(module.bytecode, descriptor.bytecode_offset,
-                                       descriptor.bytecode_length)
+        try:
+            instructions = decode_function(module.bytecode, descriptor.bytecode_offset,
+                                           descriptor.bytecode_length)
+        except VMError as error:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"{module.name}.{self.name}: {error.message}") from None
         start = descriptor.bytecode_offset
-        if not instructions or instructions[0].instruction.opcode != BLOCK_MARKER \
-                or instructions[0].instruction.opcode_set != "core":
+        if not instructions or not instructions[0].instruction.is_block_marker:
             raise self.fail("function does not begin with a block marker")
         blocks = {decoded.pc - start for decoded in instructions
-                  if decoded.instruction.semantics is None}
+                  if decoded.instruction.is_block_marker}
         signature = parse_calling_convention(module.signatures[self.ordinal].calling_convention)
         if any(isinstance(slot, Span) for slot in signature.arguments + signature.results):
             raise self.fail("bytecode functions cannot be variadic")
@@ -67,29 +75,39 @@ class _FunctionVerifier:
             self._verify_instruction(decoded, blocks, signature)
         return instructions
 
-    def _target(self, target: int, blocks: set[int]) -> None:
-        if target not in blocks:
-            raise self.fail(f"branch target {target} is not the start of a block")
-
     def _verify_instruction(self, decoded: DecodedInstruction, blocks: set[int], signature) -> None:
+        for register in decoded.reads:
+            self.register(register)
+        for register in decoded.writes:
+            self.register(register)
+        for target in decoded.targets:
+            if target.pc not in blocks:
+                raise self.fail(f"branch target {target.pc} is not the start of a block")
+            for source, destination in target.remap:
+                self.register(source)
+                self.register(destination)
+                if source.is_ref != destination.is_ref:
+                    raise self.fail("branch operand moves between a ref and a primitive register")
+        if decoded.instruction.mnemonic in _ROWS_WITH_ATTRIBUTES:
+            self._verify_attributes(decoded)
+        semantics = decoded.instruction.semantics
+        if semantics == "@call":
+            self._call(decoded)
+        elif semantics == "@return":
+            operands = decoded.reads
+            if len(operands) != len(signature.results):
+                raise self.fail(f"returns {len(operands)} value(s), the signature has "
+                                f"{len(signature.results)}")
+            for register, kind in zip(operands, signature.results):
+                if (kind is ValueKind.REF) != register.is_ref:
+                    raise self.fail("return value bank does not match the signature")
+
+    def _verify_attributes(self, decoded: DecodedInstruction) -> None:
+        """Checks the ordinals and offsets that are not registers or targets."""
         module = self.module
-        instruction = decoded.instruction
-        for spec, value in zip(instruction.fields, decoded.values):
+        for spec, value in zip(decoded.instruction.fields, decoded.values):
             kind = spec.kind
-            if kind == "reg":
-                self.register(value, spec.bank)
-            elif kind == "target":
-                self._target(value, blocks)
-            elif kind == "remap":
-                self._remap(value)
-            elif kind == "cases":
-                for target, remap in value:
-                    self._target(target, blocks)
-                    self._remap(remap)
-            elif kind == "list":
-                for raw in value:
-                    self.register(raw, None)
-            elif kind == "type":
+            if kind == "type":
                 if value >= len(module.type_names):
                     raise self.fail(f"type {value} out of range ({len(module.type_names)} types)")
             elif kind == "rodata":
@@ -99,28 +117,8 @@ class _FunctionVerifier:
             elif kind == "function":
                 self._function(value)
             elif kind == "global":
-                self._global(instruction, value)
-        semantics = instruction.semantics
-        if semantics == "@call":
-            self._call(decoded)
-        elif semantics == "@return":
-            operands = decoded.values[0]
-            if len(operands) != len(signature.results):
-                raise self.fail(f"returns {len(operands)} value(s), the signature has "
-                                f"{len(signature.results)}")
-            for raw, kind in zip(operands, signature.results):
-                if (kind is ValueKind.REF) != bool(raw & REF_BIT):
-                    raise self.fail("return value bank does not match the signature")
-        elif semantics == "@switch" and instruction.fields[-1].bank != "ref":
-            for raw in decoded.field("values"):
-                self.register(raw, instruction.fields[-1].bank)
-
-    def _remap(self, pairs) -> None:
-        for source, target in pairs:
-            self.register(source, None)
-            self.register(target, None)
-            if bool(source & REF_BIT) != bool(target & REF_BIT):
-                raise self.fail("branch operand moves between a ref and a primitive register")
+                # A direct global access moves exactly one value register.
+                self._global((decoded.writes or decoded.reads)[0], value)
 
     def _function(self, value: int) -> None:
         module = self.module
@@ -131,9 +129,9 @@ class _FunctionVerifier:
         elif value >= len(module.functions):
             raise self.fail(f"function {value} out of range ({len(module.functions)} functions)")
 
-    def _global(self, instruction, value: int) -> None:
+    def _global(self, register: Register, value: int) -> None:
         module = self.module
-        bank = [f.bank for f in instruction.fields if f.kind == "reg"][0]
+        bank = register.kind
         if bank == "ref":
             if value >= module.global_ref_count:
                 raise self.fail(f"ref global {value} out of range "
