@@ -15,7 +15,7 @@ from ._executable import DispatchState, Executable, ExecutableLoaders
 from ._fence import Fence
 from ._module import HAL_MODULE_VERSION, HalModule
 from ._embedded_elf import EmbeddedElfExecutable
-from ._native_library import SystemLibraryExecutable
+from ._native_library import SystemLibraryExecutable, WorkgroupLoopWarning
 from ._native_loaders import native_loaders
 from ._semaphore import MAX_VALUE, Semaphore
 from ._wakeup import Wakeup
@@ -23,4 +23,4 @@ from ._wakeup import Wakeup
 __all__ = ["AllocatorSnapshot", "Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
            "EmbeddedElfExecutable",
            "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore", "SystemLibraryExecutable",
-           "Wakeup", "native_loaders", "Executable", "ExecutableLoaders"]
+           "Wakeup", "WorkgroupLoopWarning", "native_loaders", "Executable", "ExecutableLoaders"]

@@ -11,11 +11,13 @@ environment, dispatch state and workgroup state laid out exactly as
 non-zero is INTERNAL naming the dispatch and the workgroup (x, y, z).
 
 The workgroup loop runs in C when the optional extension
-``hal._workgroup_loop`` was built (``pip install`` builds it when a C
-compiler is present): a whole slice of workgroups costs one native call and
-one GIL release. Without it, or with :data:`NATIVE_WORKGROUP_LOOP` set to
-False, a Python loop calls each workgroup through ctypes, releasing and
-re-taking the GIL every time; the answers are the same.
+``asyncvm.hal._workgroup_loop`` was built (``pip install`` builds it when a
+C compiler is present): a whole slice of workgroups costs one native call
+and one GIL release. Without it, or with :data:`NATIVE_WORKGROUP_LOOP` set
+to False, a Python loop calls each workgroup through ctypes, releasing and
+re-taking the GIL every time; the answers are the same. A missing extension
+is reported once, as a :class:`WorkgroupLoopWarning`, by the first dispatch
+that wanted it.
 
 Loaded native code runs with the rights of this process: a ``.vmfb`` from an
 untrusted source is code.
@@ -27,6 +29,8 @@ import ctypes
 import os
 import struct
 import tempfile
+import threading
+import warnings
 
 from asyncvm.vm import StatusCode, VMError
 
@@ -34,13 +38,45 @@ from ._executable import DispatchState
 
 try:
     from ._workgroup_loop import run_workgroups as _run_workgroups
-except ImportError:  # built without a C compiler: the Python loop below
+except ImportError as error:  # built without a C compiler: the Python loop below
     _run_workgroups = None
+    _workgroup_loop_import_error: str | None = f"{type(error).__name__}: {error}"
+else:
+    _workgroup_loop_import_error = None
 
-NATIVE_WORKGROUP_LOOP = _run_workgroups is not None
-"""Whether dispatches run their workgroup loop in C (``hal._workgroup_loop``).
-True when the extension is importable; set it to False to use the Python
-loop (tests run both)."""
+NATIVE_WORKGROUP_LOOP = True
+"""Whether dispatches run their workgroup loop in C (``hal._workgroup_loop``)
+when the extension is importable (it is whenever ``pip install`` found a C
+compiler); set it to False to use the Python loop (tests run both)."""
+
+
+class WorkgroupLoopWarning(RuntimeWarning):
+    """The C workgroup loop ``asyncvm.hal._workgroup_loop`` is missing, so
+    llvm-cpu dispatches run the slower Python loop (same answers)."""
+
+
+_warned_missing_loop = False
+_warned_missing_loop_lock = threading.Lock()  # dispatches run on queue worker threads
+
+
+def _workgroup_loop():
+    """The C loop for this dispatch, or None for the Python loop. The first
+    dispatch that wants the C loop when the extension is missing warns
+    (:class:`WorkgroupLoopWarning`); later ones fall back silently."""
+    global _warned_missing_loop
+    if not NATIVE_WORKGROUP_LOOP:
+        return None
+    if _run_workgroups is None and not _warned_missing_loop:
+        with _warned_missing_loop_lock:
+            if _warned_missing_loop:
+                return None
+            _warned_missing_loop = True
+        reason = f" ({_workgroup_loop_import_error})" if _workgroup_loop_import_error else ""
+        warnings.warn(
+            f"asyncvm.hal._workgroup_loop is not available{reason}: llvm-cpu dispatches use "
+            "the slower Python workgroup loop. Reinstall asyncvm where a C compiler is "
+            "present to build it.", WorkgroupLoopWarning, stacklevel=3)
+    return _run_workgroups
 
 LIBRARY_VERSION = 6
 QUERY_SYMBOL = "iree_hal_executable_library_query"
@@ -234,7 +270,8 @@ class LibraryExecutable:
                            f"dispatch of {name} failed: the kernel returned {result} "
                            f"(workgroup {x}, {y}, {z})")
 
-        if NATIVE_WORKGROUP_LOOP and _run_workgroups is not None:
+        run_workgroups = _workgroup_loop()
+        if run_workgroups is not None:
             entry_address = self._entry_addresses[ordinal]
             environment_address = ctypes.addressof(self.environment)
             dispatch_address = ctypes.addressof(dispatch_state)
@@ -245,7 +282,7 @@ class LibraryExecutable:
                 local_memory = (ctypes.c_uint8 * max(1, local_size))()
                 workgroup = WorkgroupStateV0(
                     local_memory=ctypes.addressof(local_memory), local_memory_size=local_size)
-                result, stopped = _run_workgroups(
+                result, stopped = run_workgroups(
                     entry_address, environment_address, dispatch_address,
                     ctypes.addressof(workgroup), count_x, plane, first, end)
                 if result != 0:

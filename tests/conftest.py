@@ -12,12 +12,21 @@
 
 Tests that need the compiler are skipped when ``iree.compiler`` is not
 installed; comparisons are skipped when ``iree.runtime`` is not installed.
+
+In CI (``CI`` set to a true value, as CI services set ``CI=true``) nothing
+may be skipped for want of a dependency: the session stops at once with a
+list of what is missing (see :data:`CI_REQUIREMENTS`), and any skip whose
+reason says something is missing ("not installed", "not found", "no C
+compiler", "was not built", an ``importorskip``) becomes a failure.
+Legitimate skips (asyncio-only, platform-specific) stay skips.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +41,121 @@ if str(TESTS_DIR) not in sys.path:  # for `import _iree_reference` in any import
     sys.path.insert(0, str(TESTS_DIR))
 
 import _iree_reference as ref  # noqa: E402  (after the sys.path tweak)
+
+pytest_plugins = ["pytester"]  # tests/tools/test_packaging.py tests the CI hooks below
+
+
+# --------------------------------------------------------------------------
+# CI: a missing test dependency fails the run instead of skipping tests
+# --------------------------------------------------------------------------
+
+
+def running_in_ci(environ=os.environ) -> bool:
+    """``CI`` is set to a true value (``true``, ``1``, ``yes``...)."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _importable(name: str) -> "str | None":
+    """None if ``name`` imports, else why not."""
+    try:
+        importlib.import_module(name)
+    except Exception as error:  # ImportError, or a broken binary wheel
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _iree_compile_missing() -> "str | None":
+    problem = _importable("iree.compiler")
+    if problem:
+        return problem
+    try:
+        from iree.compiler.tools.binaries import find_tool
+
+        find_tool("iree-compile")
+    except Exception as error:
+        return f"iree-compile not found: {error}"
+    return None
+
+
+def _iree_run_module_missing() -> "str | None":
+    problem = _importable("iree.runtime")
+    if problem:
+        return problem
+    if not (Path(sys.executable).with_name("iree-run-module").exists()
+            or shutil.which("iree-run-module")):
+        return "iree-run-module not found next to python or on PATH"
+    return None
+
+
+def _c_compiler_missing() -> "str | None":
+    return None if shutil.which("cc") or shutil.which("gcc") else "neither cc nor gcc is on PATH"
+
+
+CI_REQUIREMENTS: list = [
+    ("iree.compiler and iree-compile (pip install iree-base-compiler)", _iree_compile_missing),
+    ("iree.runtime and iree-run-module (pip install iree-base-runtime)", _iree_run_module_missing),
+    ("httpx", lambda: _importable("httpx")),
+    ("uvicorn", lambda: _importable("uvicorn")),
+    *([("uvloop", lambda: _importable("uvloop"))] if sys.platform != "win32" else []),
+    ("a C compiler, for the native library tests and hal._workgroup_loop", _c_compiler_missing),
+    ("asyncvm.hal._workgroup_loop (pip install -e . builds it when there is a C compiler)",
+     lambda: _importable("asyncvm.hal._workgroup_loop")),
+]
+"""``(what, check)``: ``check()`` returns None when ``what`` is there, else
+why not. In CI a session does not start without all of them."""
+
+CI_MISSING_EXIT_CODE = pytest.ExitCode.USAGE_ERROR
+"""Exit status of a CI session that stopped because a dependency is missing."""
+
+MISSING_DEPENDENCY = re.compile(
+    r"not installed|not found|no c compiler|was not built|could not import|no module named",
+    re.IGNORECASE)
+"""Skip reasons that mean the environment lacks something (``importorskip``
+says "could not import ...")."""
+
+
+def pytest_sessionstart(session):
+    if not running_in_ci():
+        return
+    missing = [(what, problem) for what, check in CI_REQUIREMENTS for problem in [check()] if problem]
+    if missing:
+        lines = "\n".join(f"  - {what}: {problem}" for what, problem in missing)
+        pytest.exit(f"CI={os.environ.get('CI')!r}: test dependencies are missing, and in CI the "
+                    f"tests that need them may not be skipped:\n{lines}\n"
+                    "Install them (pip install -e '.[test]' and a C compiler).",
+                    returncode=CI_MISSING_EXIT_CODE)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _fail_missing_dependency_skip(report) -> None:
+    """In CI, turns a skip for a missing dependency into a failure."""
+    if not report.skipped or hasattr(report, "wasxfail") or not running_in_ci():
+        return
+    reason = _skip_reason(report)
+    if MISSING_DEPENDENCY.search(reason):
+        report.outcome = "failed"
+        report.longrepr = (f"{reason}\nCI={os.environ.get('CI')!r}: a test may not be skipped "
+                           "because a dependency is missing; install it.")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_missing_dependency_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # A module-level importorskip skips the whole module at collection.
+    outcome = yield
+    _fail_missing_dependency_skip(outcome.get_result())
+
 
 # Flags for host programs (func.func/arith/scf/util input): the standard
 # pipeline with a CPU-free local device so no native code generation is needed.
