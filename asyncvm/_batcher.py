@@ -54,7 +54,7 @@ import numpy
 
 from ._function import ProgramFunction
 from ._program import Program
-from .vm import StatusCode, VMError
+from .vm import StatusCode, VMError, export_failure
 
 
 @dataclass
@@ -298,7 +298,7 @@ class Batcher:
                 return
             except Exception as error:  # a bug, not the program's failure: this batch only
                 for request in batch:
-                    request.finish(None, _unexpected_error(error, self.function.full_name))
+                    request.finish(None, export_failure(f"batched {self.function.full_name}", error))
                 return
             for request, answer in zip(batch, answers):
                 request.finish(answer, None)
@@ -349,16 +349,3 @@ def _copy_error(error: VMError) -> VMError:
     copy = VMError(error.status, error.message, backtrace=error.backtrace)
     copy.__cause__ = error.__cause__
     return copy
-
-
-def _unexpected_error(error: Exception, name: str) -> VMError:
-    """A VMError of its own for one caller of a batch that raised something
-    other than VMError (numpy failing, a bug in Python code around the call):
-    INTERNAL (RESOURCE_EXHAUSTED for MemoryError and RecursionError) naming
-    the cause, which is chained as ``__cause__``."""
-    status = StatusCode.RESOURCE_EXHAUSTED if isinstance(error, (MemoryError, RecursionError)) \
-        else StatusCode.INTERNAL
-    cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    wrapped = VMError(status, f"batched {name} failed: {cause}")
-    wrapped.__cause__ = error
-    return wrapped
