@@ -31,13 +31,13 @@ def compile_program() -> bytes:
                         extra_args=["--iree-hal-target-device=local"])
 
 
-async def main() -> None:
-    program = asyncvm.load(compile_program())
-    print("exports:", ", ".join(program.export_names))
+async def main(program: asyncvm.Program) -> None:
+    for function in program.functions.values():
+        print(function)                     # the signature the compiler recorded
     results: dict[int, int] = {}
 
     async def steps(start: int) -> None:
-        (count,) = await program.invoke("collatz_steps", start)
+        (count,) = await program.collatz_steps(start)
         results[start] = count
 
     began = time.perf_counter()
@@ -47,16 +47,19 @@ async def main() -> None:
     elapsed = time.perf_counter() - began
     for start in sorted(results):
         print(f"collatz_steps({start}) = {results[start]}")
-    (divisor,) = await program.invoke("gcd", 1071, 462)
+    (divisor,) = await program.gcd(1071, 462)
     print(f"gcd(1071, 462) = {divisor}")
     print(f"{len(results)} concurrent calls in {elapsed * 1e3:.1f} ms")
 
     x = numpy.arange(6, dtype=numpy.float32).reshape(2, 3)
     w = numpy.ones((3, 2), dtype=numpy.float32)
     b = numpy.array([0.5, -0.5], dtype=numpy.float32)
-    (y,) = await program.invoke("affine", x, w, b)
+    (y,) = await program.affine(x, w, b)
     print("affine(x, w, b) =", y.tolist(), "(numpy:", (x @ w + b).tolist(), ")")
 
 
 if __name__ == "__main__":
-    anyio.run(main, backend="trio" if "--trio" in sys.argv[1:] else "asyncio")
+    program = asyncvm.load(compile_program())
+    anyio.run(main, program, backend="trio" if "--trio" in sys.argv[1:] else "asyncio")
+    # Outside any event loop, a blocking call is one line too:
+    print("gcd(84, 36) =", program.gcd.call_sync(84, 36)[0])

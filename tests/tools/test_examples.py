@@ -23,3 +23,6 @@ def test_quickstart(flags):
     assert "gcd(1071, 462) = 21" in lines
     assert "affine(x, w, b) = [[3.5, 2.5], [12.5, 11.5]] (numpy: [[3.5, 2.5], [12.5, 11.5]] )" \
         in lines
+    assert "gcd(84, 36) = 12" in lines  # the blocking call after the loop
+    assert ("<asyncvm function module.affine(input0: tensor<2x3xf32>, input1: tensor<3x2xf32>, "
+            "input2: tensor<2xf32>) -> (output0: tensor<2x2xf32>)>") in lines
