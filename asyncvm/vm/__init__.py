@@ -15,7 +15,7 @@ from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, D
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
-from ._native_module import NativeModule, NativeModuleState
+from ._native_module import NativeModule, NativeModuleState, adapt_export, result_normalizer
 from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
 from ._status import FrameLocation, StatusCode, VMError, export_failure
 from ._tracing import Tracer, active_tracer, tracing
@@ -24,7 +24,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
 
 __all__ = [
     "ALLOCATION_ALIGNMENT", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
-    "DEFAULT_TIME_SLICE", "Dependency", "Export", "QUANTUM_CHECK", "export_failure", "export_table",
+    "DEFAULT_TIME_SLICE", "Dependency", "Export", "adapt_export", "result_normalizer", "QUANTUM_CHECK", "export_failure", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",

@@ -27,69 +27,78 @@ from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module, 
 from ._status import StatusCode, VMError, export_failure
 
 
-def _normalize(result: Any, count: int) -> tuple:
-    if result.__class__ is tuple:
-        return result
-    if result is None and count == 0:
-        return ()
-    if count == 1:
-        return (result,)
-    return tuple(result)
-
-
 _PLAIN_RESULTS = frozenset((type(None), tuple, int, float))
 """Result types that are never awaitable: the common case skips the slower
 ``inspect.isawaitable`` check."""
 
 
-def _adapt(function: Callable, calling_convention: str, where: str) -> Callable:
-    """Wraps an export so it always produces a tuple (or an awaitable of one).
+def adapt_export(function: Callable, where: str, convert_results: Callable[[Any], tuple],
+                 convert_arguments: Callable[[tuple], tuple] | None = None) -> Callable:
+    """Wraps an export in the VM function protocol: it returns a tuple (or an
+    awaitable of one) made by ``convert_results`` from what ``function``
+    returned, after ``convert_arguments`` (if given) mapped the arguments.
 
     ``where`` (``module.function``) names the export in the VMError an
-    unexpected exception becomes. The results are normalized, not checked:
-    native modules are the runtime's own code on the hot path (the HAL runs
-    about a dozen imports per tensor call), and a ``try`` costs nothing until
-    something raises. :class:`~asyncvm.modules.python.PythonModule` checks.
+    unexpected exception becomes (:func:`~asyncvm.vm.export_failure`); a
+    VMError keeps its status. A ``try`` costs nothing until something raises,
+    so trusted native exports pay only for the result conversion.
     """
-    count = len(parse_calling_convention(calling_convention).results)
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
         async def call_async(*arguments: Any) -> tuple:
+            if convert_arguments is not None:
+                arguments = convert_arguments(arguments)
             try:
                 result = await function(*arguments)
             except VMError:
                 raise
             except Exception as error:
                 raise export_failure(where, error) from error
-            return _normalize(result, count)
+            return convert_results(result)
         return call_async
 
     @functools.wraps(function)
     def call(*arguments: Any) -> tuple:
+        if convert_arguments is not None:
+            arguments = convert_arguments(arguments)
         try:
             result = function(*arguments)
         except VMError:
             raise
         except Exception as error:
             raise export_failure(where, error) from error
-        if result.__class__ in _PLAIN_RESULTS:
-            return _normalize(result, count)
-        if inspect.isawaitable(result):
-            # A synchronous export may still decide to suspend by returning
-            # an awaitable (hal.fence.await does when its fences are pending).
-            return _finish(result, count, where)
-        return _normalize(result, count)
+        if result.__class__ in _PLAIN_RESULTS or not inspect.isawaitable(result):
+            return convert_results(result)
+        # A synchronous export may still decide to suspend by returning an
+        # awaitable (hal.fence.await does when its fences are pending).
+        return _finish(result, where, convert_results)
     return call
 
 
-async def _finish(awaitable: Any, count: int, where: str) -> tuple:
+async def _finish(awaitable: Any, where: str, convert_results: Callable[[Any], tuple]) -> tuple:
     try:
         result = await awaitable
     except VMError:
         raise
     except Exception as error:
         raise export_failure(where, error) from error
-    return _normalize(result, count)
+    return convert_results(result)
+
+
+def result_normalizer(calling_convention: str) -> Callable[[Any], tuple]:
+    """Results as a tuple, unchecked (a bare value for one result, None for
+    none): the conversion of trusted native exports."""
+    count = len(parse_calling_convention(calling_convention).results)
+
+    def normalize(result: Any) -> tuple:
+        if result.__class__ is tuple:
+            return result
+        if result is None and count == 0:
+            return ()
+        if count == 1:
+            return (result,)
+        return tuple(result)
+    return normalize
 
 
 class NativeModule(Module):
@@ -128,7 +137,8 @@ class NativeModule(Module):
     def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable) -> Callable:
         """The VM function protocol callable for ``function`` (subclasses that
         convert values override this)."""
-        return _adapt(function, descriptor.calling_convention, f"{self.name}.{descriptor.name}")
+        return adapt_export(function, f"{self.name}.{descriptor.name}",
+                            result_normalizer(descriptor.calling_convention))
 
     def export(self, calling_convention: str, name: str | None = None,
                **attributes: str) -> Callable[[Callable], Callable]:

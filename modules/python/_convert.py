@@ -22,8 +22,6 @@ call pays a few comparisons per value. Nothing here suspends.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import operator
 from typing import Any, Callable
 
@@ -31,10 +29,7 @@ import numpy
 
 from asyncvm.hal import BufferView
 from asyncvm.vm import (CallingConvention, RefTypeRegistry, Span, StatusCode, ValueKind, VMError,
-                        export_failure, round_f32)
-
-_PLAIN_RESULTS = frozenset((type(None), tuple, int, float))
-"""Result types that are never awaitable (skip ``inspect.isawaitable``)."""
+                        adapt_export as adapt_vm_function, round_f32)
 
 _INT_RANGES = {ValueKind.I32: 32, ValueKind.I64: 64}
 
@@ -254,43 +249,4 @@ def adapt_export(function: Callable, where: str, signature: CallingConvention, *
     """
     convert_results = result_converter(where, signature, raw, known)
     convert_arguments = None if raw else argument_converter(where, signature, offset)
-
-    if inspect.iscoroutinefunction(function):
-        @functools.wraps(function)
-        async def call_async(*arguments: Any) -> tuple:
-            if convert_arguments is not None:
-                arguments = convert_arguments(arguments)
-            try:
-                result = await function(*arguments)
-            except VMError:
-                raise
-            except Exception as error:
-                raise export_failure(where, error) from error
-            return convert_results(result)
-        return call_async
-
-    @functools.wraps(function)
-    def call(*arguments: Any) -> Any:
-        if convert_arguments is not None:
-            arguments = convert_arguments(arguments)
-        try:
-            result = function(*arguments)
-        except VMError:
-            raise
-        except Exception as error:
-            raise export_failure(where, error) from error
-        if result.__class__ in _PLAIN_RESULTS or not inspect.isawaitable(result):
-            return convert_results(result)
-        # A synchronous export may still suspend by returning an awaitable.
-        return _finish(result, where, convert_results)
-    return call
-
-
-async def _finish(awaitable: Any, where: str, convert_results: Callable[[Any], tuple]) -> tuple:
-    try:
-        result = await awaitable
-    except VMError:
-        raise
-    except Exception as error:
-        raise export_failure(where, error) from error
-    return convert_results(result)
+    return adapt_vm_function(function, where, convert_results, convert_arguments)
