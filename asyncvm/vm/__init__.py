@@ -7,7 +7,8 @@ re-exported here.
 from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_storage
 from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
-from ._context import Context, Function, split_qualified_name
+from ._context import Context, Function
+from ._module import split_qualified_name
 from ._export_table import Export, export_table
 from ._instance import Instance
 from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, QUANTUM_CHECK,

@@ -37,7 +37,7 @@ from ._calling_convention import CallingConvention, Span, parse_calling_conventi
 from . import _tracing
 from ._instance import Instance
 from ._invocation import DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, invoke_callable
-from ._module import Module, ModuleState, ResolvedImport
+from ._module import Module, ModuleState, ResolvedImport, split_qualified_name
 from ._status import StatusCode, VMError
 from ._values import ValueKind, coerce_argument
 
@@ -293,20 +293,6 @@ class Context:
         results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
                                         time_slice=self.time_slice)
         return unmarshal_results(function, results)
-
-
-def split_qualified_name(name: str) -> tuple[str, str]:
-    """Splits ``module.function`` at the first dot: ``(module, function)``.
-
-    Module names never contain dots (as in IREE); function names may
-    (``hal.devices.count`` is module ``hal``, function ``devices.count``).
-    A name without a dot gives ``("", name)``. Import resolution and
-    :meth:`Context.lookup_function` both split with this.
-    """
-    module_name, dot, function_name = name.partition(".")
-    if not dot:
-        return "", name
-    return module_name, function_name
 
 
 def _conventions_compatible(imported: str, exported: str) -> bool:

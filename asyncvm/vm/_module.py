@@ -25,6 +25,20 @@ from typing import Any, Callable
 from ._calling_convention import CallingConvention, parse_calling_convention
 
 
+def split_qualified_name(name: str) -> tuple[str, str]:
+    """Splits ``module.function`` at the first dot: ``(module, function)``.
+
+    Module names never contain dots (as in IREE); function names may
+    (``hal.devices.count`` is module ``hal``, function ``devices.count``).
+    A name without a dot gives ``("", name)``. Import resolution and
+    :meth:`Context.lookup_function` both split with this.
+    """
+    module_name, dot, function_name = name.partition(".")
+    if not dot:
+        return "", name
+    return module_name, function_name
+
+
 @dataclass(frozen=True)
 class Dependency:
     """A module this one needs, at ``minimum_version`` or newer."""
@@ -57,11 +71,11 @@ class ImportDescriptor:
 
     @property
     def module_name(self) -> str:
-        return self.full_name.split(".", 1)[0]
+        return split_qualified_name(self.full_name)[0]
 
     @property
     def function_name(self) -> str:
-        return self.full_name.split(".", 1)[1] if "." in self.full_name else ""
+        return split_qualified_name(self.full_name)[1]
 
 
 @dataclass
