@@ -24,7 +24,6 @@ import threading
 from typing import Any, Awaitable, Callable
 
 
-
 def in_event_loop() -> bool:
     """Whether an asyncio or trio event loop is running in this thread."""
     try:
