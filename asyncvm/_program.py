@@ -65,7 +65,11 @@ class Program:
     def lookup(self, name: str | Function | ProgramFunction) -> Function:
         """A function of the main module, or ``module.function`` from any module.
 
-        NOT_FOUND (naming the main module's functions) if there is none.
+        ``name`` is first the full name of a main-module function (dots and
+        all: ``"i32i32.i32"``, ``"regression_issue_12546.mlir"``), then, if
+        it has a dot, ``module.function`` (see
+        :meth:`asyncvm.vm.Context.lookup_function`). NOT_FOUND (naming the
+        main module's functions) if there is none.
         """
         if not isinstance(name, str):
             if isinstance(name, Function):
@@ -76,15 +80,21 @@ class Program:
                           f"a function is named by a str, got {type(name).__name__}")
         function = self._functions.get(name)
         if function is None:
-            qualified = name if "." in name else f"{self.main.name}.{name}"
+            function = self._find(name)
+            if function is None:
+                raise VMError(StatusCode.NOT_FOUND, self._not_found(name))
+            self._functions[name] = function
+        return function
+
+    def _find(self, name: str) -> Function | None:
+        attempts = [{"module": self.main.name}] + ([{}] if "." in name else [])
+        for where in attempts:
             try:
-                function = self.context.lookup_function(qualified)
+                return self.context.lookup_function(name, **where)
             except VMError as error:
                 if error.status != StatusCode.NOT_FOUND:
                     raise
-                raise VMError(StatusCode.NOT_FOUND, self._not_found(name)) from None
-            self._functions[name] = function
-        return function
+        return None
 
     def _not_found(self, name: str) -> str:
         names = ", ".join(self.export_names) or "none"

@@ -40,7 +40,9 @@ class DispatchState:
 
 
 class Executable(Protocol):
-    """A loaded executable. ``function_names`` are its exports in ordinal order."""
+    """A loaded executable. ``function_names`` are its exports in ordinal order:
+    every export, the compiler's builtin dispatches (``__builtin_splat_i64``)
+    included, as ``hal.executable.lookup.function`` finds them by name."""
 
     format: str
     function_names: list[str]

@@ -2,7 +2,10 @@
 
 Modules are registered in order. Each import ``module.function`` resolves
 against the exports of the modules registered *before* it, newest first;
-the calling conventions must match. A missing required import is NOT_FOUND
+the calling conventions must match. The module of a qualified name is the
+registered module whose name, followed by a dot, begins it (the longest
+such name): function names may contain dots (``hal.devices.count``,
+``module.i32i32.i32``). A missing required import is NOT_FOUND
 naming the import, and so is a dependency older than required (as in IREE);
 a calling convention that differs from the export's is INCOMPATIBLE; an
 optional import may stay unresolved (``vm.import.resolved`` then gives 0).
@@ -37,7 +40,7 @@ from ._calling_convention import CallingConvention, Span, parse_calling_conventi
 from . import _tracing
 from ._instance import Instance
 from ._invocation import DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, invoke_callable
-from ._module import Module, ModuleState, ResolvedImport, split_qualified_name
+from ._module import Module, ModuleState, ResolvedImport, resolve_qualified_name
 from ._status import StatusCode, VMError
 from ._values import ValueKind, coerce_argument
 
@@ -147,9 +150,11 @@ class Context:
                               f"{dependency.minimum_version}, found version {found[0].version}")
 
     def _resolve_import(self, module: Module, descriptor) -> ResolvedImport:
-        module_name, function_name = split_qualified_name(descriptor.full_name)
-        found = self._find_module(module_name) if module_name else None
-        export = found[0].find_export(function_name) if found else None
+        # As IREE: the module is named by the import (``hal.devices.count`` is
+        # module ``hal``); a function name may have dots, and so may a module's.
+        split = resolve_qualified_name(descriptor.full_name, (m.name for m in self._modules))
+        found = self._find_module(split[0]) if split else None
+        export = found[0].find_export(split[1]) if found else None
         if export is None:
             if descriptor.optional:
                 return ResolvedImport(descriptor, None)
@@ -166,27 +171,48 @@ class Context:
 
     # -- lookup and invocation ------------------------------------------------------
 
-    def lookup_function(self, name: str) -> Function:
+    def lookup_function(self, name: str, *, module: str | None = None) -> Function:
         """Finds an export by ``module.function`` or by bare name (no dot).
 
-        The module name ends at the first dot, as in import resolution (see
-        :func:`split_qualified_name`): ``hal.devices.count`` is the HAL's
-        ``devices.count``. A bare name is searched in the newest module
-        first. NOT_FOUND if absent.
+        A function's own name may contain dots, and so may a module's: the
+        module is the registered one whose name, followed by a dot, begins
+        ``name`` (the longest such name wins) and the rest is the function
+        name, as in import resolution (see :func:`resolve_qualified_name`):
+        ``hal.devices.count`` is the HAL's ``devices.count`` and
+        ``module.i32i32.i32`` is ``module``'s ``i32i32.i32``. A name without
+        a dot is searched in the newest module first. With ``module``,
+        ``name`` is the full text of a function of that module. Internal
+        ``__`` functions are not found. NOT_FOUND naming ``name`` if absent.
         """
-        module_name, function_name = split_qualified_name(name)
-        candidates = zip(reversed(self._modules), reversed(self._states))
-        for module, state in candidates:
-            if module_name and module.name != module_name:
-                continue
-            descriptor = module.find_export(function_name)
-            if descriptor is None or descriptor.name.startswith("__"):
-                continue
-            callable_ = state.lookup_function(descriptor.name)
-            return Function(module, descriptor.name, descriptor.calling_convention,
-                            callable_, descriptor.attributes)
-        raise VMError(StatusCode.NOT_FOUND, f"function {name!r} not found in the context "
-                      f"(modules: {', '.join(m.name for m in self._modules)})")
+        if module is not None:
+            found = self._lookup_in(module, name)
+        elif "." not in name:
+            found = None
+            for candidate in reversed(self._modules):
+                found = self._lookup_in(candidate.name, name)
+                if found is not None:
+                    break
+        else:
+            split = resolve_qualified_name(name, (m.name for m in self._modules))
+            found = self._lookup_in(*split) if split else None
+        if found is None:
+            where = f" in module {module!r}" if module is not None else ""
+            raise VMError(StatusCode.NOT_FOUND, f"function {name!r} not found{where} in the "
+                          f"context (modules: {', '.join(m.name for m in self._modules)})")
+        return found
+
+    def _lookup_in(self, module_name: str, function_name: str) -> Function | None:
+        """Export ``function_name`` of the newest module named ``module_name``
+        (None if there is none, or it is internal)."""
+        found = self._find_module(module_name)
+        if found is None or function_name.startswith("__"):
+            return None
+        module, state = found
+        descriptor = module.find_export(function_name)
+        if descriptor is None:
+            return None
+        return Function(module, descriptor.name, descriptor.calling_convention,
+                        state.lookup_function(descriptor.name), descriptor.attributes)
 
     async def initialize(self) -> None:
         """Runs module initializers once, in registration order. Suspends.

@@ -4,7 +4,8 @@ A typed list (``!vm.list<i32>``) holds values of one kind; a variant list
 (``!vm.list<?>``) holds any mix of primitives and refs. Elements of a fresh
 or grown range are zero (primitives) or ``None`` (refs). Indices are checked:
 an index outside ``[0, size)`` is OUT_OF_RANGE; storing a value of the wrong
-kind is INVALID_ARGUMENT. Nothing here suspends.
+kind is INVALID_ARGUMENT. Reading a ref as another ref type gives ``None``,
+as in IREE (see :meth:`VMList.get_ref`). Nothing here suspends.
 """
 
 from __future__ import annotations
@@ -102,16 +103,33 @@ class VMList:
         self._items[index] = value
 
     def get_ref(self, index: int, type_info: TypeInfo | None = None) -> object:
-        """Reads a ref element; with ``type_info`` checks it is of that type."""
+        """Reads a ref element (``vm.list.get.ref``); ``None`` for a null one.
+
+        As IREE (``iree_vm_list_get_ref_retain_or_move`` and the bytecode
+        op): an index outside ``[0, size)`` is OUT_OF_RANGE; a list of
+        primitives, or a primitive element of a variant list, is
+        FAILED_PRECONDITION. With ``type_info`` (the op's result type) an
+        element of another ref type reads as ``None`` -- not an error, and
+        the element stays in the list. IREE compares exact ref types, so
+        ``!vm.ref<?>`` (``!vm.opaque``, no ref type of its own) and a
+        primitive type match nothing, while every ``!vm.list<...>`` matches
+        every list (lists share one ref type whatever their elements).
+        """
         if not 0 <= index < len(self._items):
             raise self._index_error(index)
         value = self._items[index]
+        if value is None:
+            return None
         if isinstance(value, (int, float)):
-            raise VMError(StatusCode.INVALID_ARGUMENT, f"list element {index} is not a ref")
-        if type_info is not None and not type_info.accepts(value):
-            raise VMError(StatusCode.INVALID_ARGUMENT,
-                          f"list element {index} is {type(value).__name__}, "
-                          f"not {type_info.name}")
+            if self.element_type is not None:
+                raise VMError(StatusCode.FAILED_PRECONDITION,
+                              f"list of {self.element_type.name} does not store refs")
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          f"list element {index} is a value, not a ref")
+        if type_info is not None and (type_info.kind is not ValueKind.REF
+                                      or type_info.ref_class is None
+                                      or not isinstance(value, type_info.ref_class)):
+            return None
         return value
 
     def set_ref(self, index: int, value: object) -> None:

@@ -20,7 +20,7 @@ invocation suspends besides ``vm.yield`` and the scheduling quantum).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ._calling_convention import CallingConvention, parse_calling_convention
 
@@ -28,15 +28,37 @@ from ._calling_convention import CallingConvention, parse_calling_convention
 def split_qualified_name(name: str) -> tuple[str, str]:
     """Splits ``module.function`` at the first dot: ``(module, function)``.
 
-    Module names never contain dots (as in IREE); function names may
-    (``hal.devices.count`` is module ``hal``, function ``devices.count``).
-    A name without a dot gives ``("", name)``. Import resolution and
-    :meth:`Context.lookup_function` both split with this.
+    How IREE names an import's module (``hal.devices.count`` is module
+    ``hal``, function ``devices.count``). A name without a dot gives
+    ``("", name)``. Resolving a name against the modules of a context uses
+    :func:`resolve_qualified_name`, which also finds dotted module names.
     """
     module_name, dot, function_name = name.partition(".")
     if not dot:
         return "", name
     return module_name, function_name
+
+
+def resolve_qualified_name(name: str, module_names: Iterable[str]) -> tuple[str, str] | None:
+    """Splits ``module.function`` by the modules that exist: ``(module, function)``.
+
+    The module is the longest of ``module_names`` that, followed by a dot,
+    begins ``name``; the rest (dots and all) is the function's own name:
+    with module ``hal``, ``hal.devices.count`` is ``("hal", "devices.count")``,
+    and with module ``linked_module``, ``linked_module.i32i32.i32_dispatch_0``
+    is that module's ``i32i32.i32_dispatch_0``. None if no module prefixes
+    ``name``. When no module name has a dot this is IREE's split at the
+    first dot.
+    """
+    best = None
+    for module_name in module_names:
+        if (len(name) > len(module_name) + 1 and name.startswith(module_name)
+                and name[len(module_name)] == "."
+                and (best is None or len(module_name) > len(best))):
+            best = module_name
+    if best is None:
+        return None
+    return best, name[len(best) + 1:]
 
 
 @dataclass(frozen=True)

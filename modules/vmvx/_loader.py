@@ -30,6 +30,8 @@ from ._microkernels import create_vmvx_module
 
 FORMAT = "vmvx-bytecode-fb"
 _BUFFER_TYPE = TypeInfo("!vm.buffer", ValueKind.REF, VMBuffer)
+# IREE_VMVX_ENTRY_SIGNATURE: (local_memory, constants, bindings, 9 x i32) -> ().
+_ENTRY_SIGNATURE = "0rrriiiiiiiii_v"
 
 
 class VmvxExecutable:
@@ -46,9 +48,22 @@ class VmvxExecutable:
         if any(descriptor.module_name == "vmvx" for descriptor in self.module.imports):
             modules.insert(0, _microkernels())
         self.context = Context(Instance(), modules)
-        self.function_names = [d.name for d in self.module.exports if not d.name.startswith("__")]
-        self._functions = [self.context.lookup_function(f"{self.module.name}.{name}").callable
-                           for name in self.function_names]
+        # As IREE's VMVX loader: entry point i is export i of the kernel
+        # module, every export counted in export order -- the compiler's
+        # builtin dispatches (``__builtin_splat_i64``...) included -- and each
+        # must have the VMVX calling convention.
+        state = self.context.state_of(self.module.name)
+        self.function_names = []
+        self._functions = []
+        for descriptor in self.module.exports:
+            if descriptor.calling_convention != _ENTRY_SIGNATURE:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"VMVX executable: entry point {descriptor.name!r} does not match "
+                              f"the expected calling convention; expected {_ENTRY_SIGNATURE!r} "
+                              f"but got {descriptor.calling_convention!r}, possible ABI version "
+                              "mismatch")
+            self.function_names.append(descriptor.name)
+            self._functions.append(state.lookup_function(descriptor.name))
 
     def dispatch(self, ordinal: int, state: DispatchState) -> None:
         function = self._functions[ordinal]
