@@ -56,7 +56,8 @@ class TensorType:
 
     ``shape`` has ``None`` for each dynamic (``?``) dimension, and is None
     itself for an unranked tensor; ``dtype`` is None for an element type
-    numpy has no equivalent for (``bf16``...)."""
+    numpy has no equivalent for (``i3``, ``f8E4M3``...). bf16, the f8 types
+    IREE numbers and the sub-byte integers map to ``ml_dtypes`` dtypes."""
 
     element_type: str
     shape: tuple[int | None, ...] | None

@@ -1,26 +1,108 @@
 """Buffer views: a buffer with a shape, an element type and an encoding.
 
 ``BufferView.from_array`` imports a numpy array without copying when it is
-C-contiguous and 64-byte aligned (otherwise one copy); ``to_array`` views the bytes as an array
-of the view's shape and dtype without copying. A buffer too small for the
-shape is OUT_OF_RANGE. Nothing here suspends.
+C-contiguous and 64-byte aligned (otherwise one copy); ``to_array`` views the
+bytes as an array of the view's shape and dtype without copying. bf16 and the
+f8 types are ``ml_dtypes`` arrays, viewed and imported like any other.
+
+Sub-byte types (``i4``, ``i2``, packed ``i1``) are stored packed, as IREE
+stores them (element ``k`` at bit ``k * bits``, least significant first; an
+odd count rounds the byte count up). They cannot be viewed in place:
+``from_array`` packs (one copy) and ``to_array`` returns an unpacked copy
+(``ml_dtypes.int4``/``uint4``/``int2``/``uint2`` arrays, booleans for packed
+``i1``), so writing to that copy does not change the buffer. IREE's own
+Python API maps neither way for these types.
+
+A buffer too small for the shape is OUT_OF_RANGE naming both sizes; a
+negative dimension, or an array that does not fit the element type asked for,
+is INVALID_ARGUMENT. Nothing here suspends.
 """
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy
 
-from asyncvm.vm import ALLOCATION_ALIGNMENT, StatusCode, VMError, aligned_array
+from asyncvm.vm import ALLOCATION_ALIGNMENT, StatusCode, VMError, aligned_array, allocate_storage
 
 from ._buffer import Buffer
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
 
 
-def _byte_size(element_type: ElementType, shape: tuple[int, ...]) -> int:
-    size = element_type.byte_size
+def _element_count(shape: tuple[int, ...]) -> int:
+    count = 1
     for dimension in shape:
-        size *= dimension
-    return size
+        count *= dimension
+    return count
+
+
+def _byte_size(element_type: ElementType, shape: tuple[int, ...]) -> int:
+    """IREE's ``iree_hal_buffer_compute_view_size`` for a dense row-major view:
+    the packed byte count of all the elements."""
+    return element_type.packed_byte_count(_element_count(shape))
+
+
+def _describe(element_type: ElementType, shape: tuple[int, ...]) -> str:
+    """``4xi4`` (``i4`` for a scalar), as IREE's tools spell a view's type."""
+    return "x".join([*map(str, shape), element_type.name])
+
+
+def unpack_bits(packed: numpy.ndarray, bits: int, count: int) -> numpy.ndarray:
+    """The ``count`` unsigned ``bits``-wide fields of ``packed`` (uint8), least
+    significant bits first, as a new ``uint8`` (``bits`` <= 8) array."""
+    if bits in (1, 2, 4):
+        shifts = numpy.arange(0, 8, bits, dtype=numpy.uint8)
+        fields = (packed[:, None] >> shifts) & numpy.uint8((1 << bits) - 1)
+        return fields.reshape(-1)[:count]
+    stream = numpy.unpackbits(packed, bitorder="little")[:count * bits].reshape(count, bits)
+    weights = (1 << numpy.arange(bits, dtype=numpy.uint16)).astype(numpy.uint16)
+    return (stream.astype(numpy.uint16) @ weights).astype(numpy.uint8)
+
+
+def pack_bits(fields: numpy.ndarray, bits: int) -> numpy.ndarray:
+    """Packs the low ``bits`` of each value of ``fields`` (any integer array),
+    least significant first, into a new 64-byte-aligned ``uint8`` array of
+    ``ceil(len * bits / 8)`` bytes; padding bits are zero."""
+    fields = (fields.reshape(-1).astype(numpy.int64) & ((1 << bits) - 1)).astype(numpy.uint8)
+    count = fields.shape[0]
+    storage = allocate_storage((count * bits + 7) // 8, zeroed=True)
+    if bits in (1, 2, 4):
+        per_byte = 8 // bits
+        padded = numpy.zeros(storage.shape[0] * per_byte, dtype=numpy.uint8)
+        padded[:count] = fields
+        shifts = numpy.arange(0, 8, bits, dtype=numpy.uint8)
+        storage[:] = numpy.bitwise_or.reduce(padded.reshape(-1, per_byte) << shifts, axis=1)
+        return storage
+    stream = ((fields[:, None] >> numpy.arange(bits, dtype=numpy.uint8)) & 1).reshape(-1)
+    storage[:] = numpy.packbits(stream, bitorder="little")
+    return storage
+
+
+# The ml_dtypes integer types narrower than a byte, and which are signed.
+_SUB_BYTE_DTYPES = {numpy.dtype(ml_dtypes.int4): True, numpy.dtype(ml_dtypes.int2): True,
+                    numpy.dtype(ml_dtypes.uint4): False, numpy.dtype(ml_dtypes.uint2): False}
+
+
+def _sub_byte_fields(array: numpy.ndarray, element_type: ElementType) -> numpy.ndarray:
+    """The integer values of ``array`` for a packed element type: booleans,
+    numpy integers or ``ml_dtypes`` sub-byte integers (only their low bits are
+    stored, two's complement, as a narrowing ``astype`` keeps them);
+    INVALID_ARGUMENT for anything else."""
+    dtype = array.dtype
+    if dtype == numpy.bool_ or dtype.kind in "iu":
+        return array
+    if dtype in _SUB_BYTE_DTYPES:
+        return array.astype(numpy.int8)
+    raise VMError(StatusCode.INVALID_ARGUMENT,
+                  f"a {dtype} array cannot be stored as {element_type.name} elements")
+
+
+def _check_packable(element_type: ElementType) -> None:
+    """UNIMPLEMENTED for unaligned types wider than a byte (``i12``...)."""
+    if element_type.bit_count > 8:
+        raise VMError(StatusCode.UNIMPLEMENTED,
+                      f"packed {element_type.bit_count}-bit elements ({element_type.name}) "
+                      "are not supported")
 
 
 class BufferView:
@@ -35,8 +117,8 @@ class BufferView:
         size = _byte_size(element_type, shape)
         if size > buffer.length:
             raise VMError(StatusCode.OUT_OF_RANGE,
-                          f"a {'x'.join(map(str, shape)) or 'scalar'} {element_type.name} view "
-                          f"needs {size} bytes; the buffer has {buffer.length}")
+                          f"a {_describe(element_type, shape)} view needs {size} "
+                          f"byte{'s' if size != 1 else ''}; the buffer has {buffer.length}")
         self.buffer = buffer
         self.shape = shape
         self.element_type = element_type
@@ -46,10 +128,19 @@ class BufferView:
     def from_array(cls, array, element_type: int | None = None) -> "BufferView":
         """Views a C-contiguous, 64-byte-aligned array without copying; any
         other array is copied once into an aligned allocation (compiled
-        kernels may assume the HAL's 64-byte buffer alignment)."""
+        kernels may assume the HAL's 64-byte buffer alignment). Arrays for a
+        packed sub-byte type (``ml_dtypes.int4`` etc., or integers with an
+        explicit ``element_type``) are packed into a new buffer."""
         array = numpy.asarray(array)
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
+        else:
+            element_type = ElementType(element_type)
+        if not element_type.is_byte_aligned:
+            _check_packable(element_type)
+            fields = _sub_byte_fields(array, element_type)
+            packed = pack_bits(fields, element_type.bit_count)
+            return cls(Buffer(packed), array.shape, element_type)
         aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
         if not (array.flags.c_contiguous and aligned):
             array = aligned_array(array)
@@ -59,8 +150,31 @@ class BufferView:
     def byte_length(self) -> int:
         return _byte_size(self.element_type, self.shape)
 
+    @property
+    def element_count(self) -> int:
+        return _element_count(self.shape)
+
+    def raw_bytes(self) -> numpy.ndarray:
+        """The view's ``byte_length`` bytes as a ``uint8`` view of the buffer (no copy)."""
+        return self.buffer.bytes_view(0, self.byte_length)
+
     def to_array(self) -> numpy.ndarray:
-        return self.buffer.array(self.element_type.dtype, self.shape)
+        """The elements as a numpy array: a view of the buffer (no copy), or
+        for a packed sub-byte type an unpacked copy. UNIMPLEMENTED for a type
+        numpy has no equivalent for."""
+        element = self.element_type
+        dtype = element.dtype
+        if element.is_byte_aligned:
+            return self.buffer.array(dtype, self.shape)
+        _check_packable(element)
+        count = self.element_count
+        fields = unpack_bits(self.raw_bytes(), element.bit_count, count)
+        if dtype == numpy.bool_:
+            return (fields != 0).reshape(self.shape)
+        if _SUB_BYTE_DTYPES.get(dtype):  # signed: extend the sign bit
+            sign = numpy.uint8(1 << (element.bit_count - 1))
+            fields = fields.astype(numpy.int8) - ((fields & sign).astype(numpy.int8) << 1)
+        return fields.astype(dtype).reshape(self.shape)
 
     def __repr__(self) -> str:
         return f"<hal.buffer_view {'x'.join(map(str, self.shape))}x{self.element_type.name}>"

@@ -312,12 +312,129 @@ def iree_invoke_sequence(
 def iree_tensor_results(vmfb: "str | os.PathLike[str]", function: str, arguments: Sequence[Any],
                         driver: str = "local-sync") -> list:
     """Calls a tensor function in IREE's runtime (its high-level API) and
-    returns the results as numpy arrays (scalars as 0-d arrays)."""
+    returns the results as numpy arrays (scalars as 0-d arrays).
+
+    bf16 and f8 arrays (``ml_dtypes``) pass through IREE's own mapping. IREE's
+    Python API has none for the packed sub-byte integers, so a call with an
+    ``ml_dtypes`` int4/uint4/int2/uint2 argument, or one whose results IREE
+    cannot convert, goes through its low-level API instead: such arguments
+    are packed here (element ``k`` at bit ``k * bits``, low bits first) into a
+    buffer view of the matching element type, and sub-byte results are read
+    back from the buffer's bytes and unpacked into ``ml_dtypes`` arrays."""
     rt = _runtime()
     config = rt.Config(driver)
     with open(vmfb, "rb") as f:
         module = rt.VmModule.copy_buffer(config.vm_instance, f.read())
     context = rt.SystemContext(config=config, vm_modules=[module])
-    results = getattr(context.modules, module.name)[function](*arguments)
-    results = results if isinstance(results, (list, tuple)) else [results]
-    return [r.to_host() if hasattr(r, "to_host") else numpy.asarray(r) for r in results]
+    if not any(_sub_byte_type(argument) for argument in arguments):
+        try:
+            results = getattr(context.modules, module.name)[function](*arguments)
+            results = results if isinstance(results, (list, tuple)) else [results]
+            return [r.to_host() if hasattr(r, "to_host") else numpy.asarray(r) for r in results]
+        except ValueError as error:
+            if "numpy dtype mapping" not in str(error):
+                raise
+        # A result IREE cannot map (sub-byte): run again through the low-level API.
+        context = rt.SystemContext(config=config, vm_modules=[module])
+    return _low_level_tensor_call(rt, config, context, module, function, arguments)
+
+
+# numpy (ml_dtypes) name of a packed sub-byte integer -> (element type value, bits).
+_SUB_BYTE_ELEMENT_TYPES = {
+    "int4": (0x10000004, 4), "uint4": (0x12000004, 4),
+    "int2": (0x10000002, 2), "uint2": (0x12000002, 2),
+}
+# Element type value -> numpy dtype name, for results of the low-level path.
+_RESULT_DTYPES = {
+    0x10000004: "int4", 0x11000004: "int4", 0x12000004: "uint4",
+    0x10000002: "int2", 0x11000002: "int2", 0x12000002: "uint2",
+    0x13000008: "bool", 0x10000008: "int8", 0x11000008: "int8", 0x12000008: "uint8",
+    0x10000010: "int16", 0x11000010: "int16", 0x12000010: "uint16",
+    0x10000020: "int32", 0x11000020: "int32", 0x12000020: "uint32",
+    0x10000040: "int64", 0x11000040: "int64", 0x12000040: "uint64",
+    0x21000010: "float16", 0x21000020: "float32", 0x21000040: "float64",
+    0x22000010: "bfloat16", 0x24000008: "float8_e5m2", 0x25000008: "float8_e4m3fn",
+    0x26000008: "float8_e5m2fnuz", 0x27000008: "float8_e4m3fnuz",
+    0x28000008: "float8_e8m0fnu",
+}
+
+
+def _sub_byte_type(value: Any):
+    dtype = getattr(value, "dtype", None)
+    return _SUB_BYTE_ELEMENT_TYPES.get(getattr(dtype, "name", None))
+
+
+def _result_dtype(element_type: int) -> numpy.dtype:
+    import ml_dtypes
+
+    name = _RESULT_DTYPES[element_type]
+    return numpy.dtype(getattr(ml_dtypes, name, None) or name)
+
+
+def _low_level_tensor_call(rt, config, context, module, function: str,
+                           arguments: Sequence[Any]) -> list:
+    device = config.device
+    fn = module.lookup_function(function)
+    arg_list = rt.VmVariantList(len(arguments))
+    for argument in arguments:
+        if isinstance(argument, bool) or not isinstance(argument, (int, float, numpy.ndarray)):
+            raise TypeError(f"unsupported argument {argument!r}")
+        if isinstance(argument, float):
+            arg_list.push_float(argument)
+        elif isinstance(argument, int):
+            arg_list.push_int(argument)
+        else:
+            sub_byte = _sub_byte_type(argument)
+            if sub_byte is None:
+                view = device.allocator.allocate_buffer_copy(
+                    memory_type=rt.MemoryType.DEVICE_LOCAL, allowed_usage=rt.BufferUsage.DEFAULT,
+                    device=device, buffer=numpy.ascontiguousarray(argument),
+                    element_type=rt.HalElementType(_element_type_of(argument.dtype)))
+            else:
+                element_type, bits = sub_byte
+                fields = [int(v) & ((1 << bits) - 1) for v in argument.reshape(-1).tolist()]
+                packed = bytearray((len(fields) * bits + 7) // 8)
+                for index, field in enumerate(fields):
+                    packed[index * bits // 8] |= field << (index * bits % 8)
+                buffer = device.allocator.allocate_buffer_copy(
+                    memory_type=rt.MemoryType.DEVICE_LOCAL, allowed_usage=rt.BufferUsage.DEFAULT,
+                    device=device, buffer=numpy.frombuffer(bytes(packed), numpy.uint8))
+                view = rt.HalBufferView(buffer, list(argument.shape), element_type)
+            arg_list.push_ref(view)
+    results = rt.VmVariantList(8)
+    context.vm_context.invoke(fn, arg_list, results)
+    out = []
+    for index in range(results.size):
+        value = results.get_variant(index)
+        if isinstance(value, (int, float)):
+            out.append(numpy.asarray(value))
+            continue
+        view = results.get_as_object(index, rt.HalBufferView)
+        shape = tuple(view.shape)
+        element_type = int(view.element_type)
+        dtype = _result_dtype(element_type)
+        raw = view.get_buffer().map().asarray([view.byte_length], numpy.dtype(numpy.uint8))
+        bits = element_type & 0xFF
+        if bits >= 8:
+            out.append(raw.copy().view(dtype).reshape(shape))
+            continue
+        count = int(numpy.prod(shape, dtype=numpy.int64))
+        signed = dtype.name.startswith("int")
+        values = []
+        for index_ in range(count):
+            field = (int(raw[index_ * bits // 8]) >> (index_ * bits % 8)) & ((1 << bits) - 1)
+            if signed and field >= 1 << (bits - 1):
+                field -= 1 << bits
+            values.append(field)
+        out.append(numpy.array(values, numpy.int64).astype(dtype).reshape(shape))
+    return out
+
+
+def _element_type_of(dtype: numpy.dtype) -> int:
+    """IREE's Python mapping of a (byte-aligned) numpy dtype."""
+    from iree.runtime.dtypes import map_dtype_to_hal_element_type
+
+    element_type = map_dtype_to_hal_element_type(dtype)
+    if element_type is None:
+        raise TypeError(f"IREE has no element type for {dtype}")
+    return int(element_type)

@@ -6,6 +6,13 @@ element of a buffer view; ``expect_eq`` element types, shapes and contents;
 equal, both NaN, or ``|actual - expected| <= atol + rtol * |expected|`` with
 a finite expected value.
 
+Every element type with a numpy equivalent is compared by value: bf16 and
+the f8 types (``ml_dtypes`` arrays) are widened exactly to float32 first, as
+IREE's check module loads them into ``float``, and the tolerance arithmetic
+is float64 as IREE's ``iree_math_fuzzy_compare_f64``; the packed sub-byte
+integers (``i4``, ``i2``) are compared unpacked, element by element (IREE
+compares their packed bytes, which differs only in padding bits).
+
 Every export is a module-level function listed once, in
 :data:`CHECK_EXPORTS`, sorted by name, with the names and calling
 conventions the compiler imports (IREE 3.13's ``check.imports.mlir``). The
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import ml_dtypes
 import numpy
 
 from asyncvm.vm import Export, NativeModule, StatusCode, VMError, export_table
@@ -31,10 +39,26 @@ def _failure(message: str) -> VMError:
     return VMError(StatusCode.FAILED_PRECONDITION, message)
 
 
+def _values(view: BufferView) -> numpy.ndarray:
+    """The view's elements as a plain numpy array: narrow ``ml_dtypes``
+    floats (bf16, f8) widened exactly to float32, sub-byte integers unpacked
+    into int8/uint8; every other type viewed as it is."""
+    array = view.to_array()
+    if array.dtype.kind == "V":  # an ml_dtypes type
+        if view.element_type.is_float:
+            return array.astype(numpy.float32)
+        signed = ml_dtypes.iinfo(array.dtype).min < 0
+        return array.astype(numpy.int8 if signed else numpy.uint8)
+    return array
+
+
 def _describe(view: BufferView) -> str:
     """``2x2xi32=[1 2 3 4]``: shape, element type and values (elided past 32)."""
     shape = "x".join(str(dimension) for dimension in view.shape)
-    values = numpy.array2string(view.to_array().reshape(-1), threshold=32, separator=" ")
+    try:
+        values = numpy.array2string(view.to_array().reshape(-1), threshold=32, separator=" ")
+    except VMError as error:  # a type numpy has no equivalent for
+        values = f"<{error.message}>"
     return f"{shape + 'x' if shape else ''}{view.element_type.name}={values}"
 
 
@@ -72,7 +96,7 @@ def _expect_equal(lhs, rhs, equal: Callable[[numpy.ndarray, numpy.ndarray], nump
     if lhs.shape != rhs.shape:
         problems.append(f"shapes differ ({lhs.shape} vs {rhs.shape})")
     if not problems:
-        matches = equal(lhs.to_array(), rhs.to_array())
+        matches = equal(_values(lhs), _values(rhs))
         if not matches.all():
             index = int(numpy.argmin(matches.reshape(-1)))
             problems.append(f"contents differ; the first difference is at index {index}")
@@ -88,7 +112,7 @@ def expect_all_true(device, operand) -> None:
     element of the buffer view ``operand`` is nonzero; INVALID_ARGUMENT if it
     is not a buffer view. Does not suspend."""
     view = _view(operand, "operand")
-    if not view.to_array().all():
+    if not _values(view).all():
         raise _failure(f"Expected all true: {_describe(view)}")
 
 

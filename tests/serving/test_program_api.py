@@ -13,6 +13,7 @@ import pydoc
 from pathlib import Path
 
 import anyio
+import ml_dtypes
 import numpy
 import pytest
 import trio
@@ -256,7 +257,7 @@ def test_declaration_parsing_edge_cases():
         "async func @f(%x: tensor<2xbf16>, %if: i64) -> (%y: tensor<f32>)")})
     assert signature.source == "declaration"
     assert [p.name for p in signature.arguments] == ["x", "if", "wait_fence", "signal_fence"]
-    assert signature.arguments[0].type.dtype is None  # bf16: no numpy dtype
+    assert signature.arguments[0].type.dtype == numpy.dtype(ml_dtypes.bfloat16)
     assert signature.results[0].type.shape == ()
     assert list(signature.to_inspect().parameters)[:2] == ["x", "if_"]
     # A declaration that disagrees with the convention, or free text, falls back.
