@@ -4,7 +4,12 @@ Recording validates each command (ranges, finalized state) and stores it;
 ``execute`` replays them in order on the calling thread. A binding that
 names no buffer refers by ``slot`` to the binding table given at execution
 (indirect command buffers). Errors are VMError: FAILED_PRECONDITION for
-recording into a finalized buffer, OUT_OF_RANGE for bad ranges or slots.
+recording into a finalized buffer, OUT_OF_RANGE for bad ranges or slots,
+PERMISSION_DENIED for a fill, copy or update into a buffer whose access bits
+do not allow writing (when recorded for a direct buffer, when executed for a
+binding-table slot). A dispatch checks no access, as in IREE: a buffer over
+immutable memory (module rodata) is given a private copy before a kernel
+binds it (see ``_buffer``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,18 @@ class BufferReference:
         return buffer, offset, length
 
 
+_FILL = "command_buffer.fill_buffer"
+_COPY = "command_buffer.copy_buffer"
+_UPDATE = "command_buffer.update_buffer"
+
+
+def _check_target(target: BufferReference, operation: str) -> None:
+    """A direct target buffer must allow writes (checked when recorded, as
+    IREE's command buffer validation does); a slot is checked when executed."""
+    if target.buffer is not None:
+        target.buffer.require_writable(operation)
+
+
 class CommandBuffer:
     def __init__(self, modes: int = 0, categories: int = 0, binding_capacity: int = 0) -> None:
         self.modes = modes
@@ -71,12 +88,15 @@ class CommandBuffer:
         self._record(("dispatch", executable, ordinal, workgroups, tuple(constants), list(bindings)))
 
     def fill(self, target: BufferReference, pattern: bytes) -> None:
+        _check_target(target, _FILL)
         self._record(("fill", target, pattern))
 
     def copy(self, source: BufferReference, target: BufferReference, length: int) -> None:
+        _check_target(target, _COPY)
         self._record(("copy", source, target, length))
 
     def update(self, data: bytes, target: BufferReference) -> None:
+        _check_target(target, _UPDATE)
         self._record(("update", bytes(data), target))
 
     def barrier(self) -> None:
@@ -98,6 +118,9 @@ class CommandBuffer:
                     buffer, offset, _ = workgroups.resolve(binding_table)
                     workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
                 resolved = tuple(reference.resolve(binding_table) for reference in bindings)
+                for buffer, _, _ in resolved:
+                    if buffer.allocation.immutable:
+                        buffer.prepare_binding()
                 tracer = active_tracer()
                 began = tracer.now() if tracer is not None else 0.0
                 executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
@@ -107,13 +130,11 @@ class CommandBuffer:
                                     format=executable.format, workgroups=list(workgroups))
             elif kind == "fill":
                 buffer, offset, length = command[1].resolve(binding_table)
-                buffer.fill(offset, length, command[2])
+                buffer.fill(offset, length, command[2], _FILL)
             elif kind == "copy":
                 source, source_offset, _ = command[1].resolve(binding_table)
                 target, target_offset, _ = command[2].resolve(binding_table)
-                source.copy_to(source_offset, target, target_offset, command[3])
+                source.copy_to(source_offset, target, target_offset, command[3], _COPY)
             elif kind == "update":
                 buffer, offset, length = command[2].resolve(binding_table)
-                data = command[1]
-                buffer.check_range(offset, len(data))
-                buffer.bytes_view(offset, len(data))[:] = bytearray(data)
+                buffer.write(offset, command[1], _UPDATE)

@@ -27,6 +27,13 @@ Errors are VMError with IREE's status codes:
 * NOT_FOUND for an unknown executable format or function, naming it.
 * FAILED_PRECONDITION for a command buffer recorded after it is finalized,
   or executed before.
+* PERMISSION_DENIED for importing immutable memory (module rodata) without
+  ``SHARING_IMMUTABLE`` usage, and for any host-side write (queue copy, fill,
+  update and read targets, command-buffer fill/copy/update targets,
+  ``buffer.store``) into a buffer whose access bits lack ``DISCARD_WRITE``,
+  naming the operation. Every imported buffer lacks it, as in IREE (see
+  :func:`allocator_import` and docs/hal_module.md, "Constants written in
+  place").
 * A queue operation raises only for bad arguments. A failure of its work (or
   of its wait fence) fails its signal fence instead, so the error reaches the
   invocation that waits on that fence and no other.
@@ -44,7 +51,7 @@ import numpy
 from asyncvm.vm import (Export, NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError,
                         export_table)
 
-from ._buffer import Buffer
+from ._buffer import (MEMORY_ACCESS_ALL, MEMORY_ACCESS_READ, MEMORY_ACCESS_WRITE, Buffer)
 from ._buffer_view import BufferView
 from ._command_buffer import BufferReference, CommandBuffer
 from ._device import Device
@@ -55,6 +62,8 @@ from ._semaphore import Semaphore
 
 HAL_MODULE_VERSION = 7
 _WHOLE_BUFFER = (1 << 64) - 1  # an i64 length of all ones (-1): to the end of the buffer
+_USAGE_SHARING_IMMUTABLE = 1 << 19  # IREE_HAL_BUFFER_USAGE_SHARING_IMMUTABLE
+_HEAP_BUFFER_ALIGNMENT = 64  # IREE_HAL_HEAP_BUFFER_ALIGNMENT: imported host memory must be aligned
 
 
 # -- ref types the module adds to those of the HAL ------------------------------------------
@@ -70,10 +79,13 @@ class Allocator:
 
 
 class File:
-    """``!hal.file``: bytes a queue can read from or write to (memory-backed)."""
+    """``!hal.file``: bytes a queue can read from or write to (memory-backed;
+    writes into immutable memory are PERMISSION_DENIED)."""
 
     def __init__(self, memory: VMBuffer, offset: int, length: int) -> None:
-        self.buffer = Buffer(_storage_of(memory), offset, length)
+        self.buffer = Buffer(_storage_of(memory), offset, length,
+                             allowed_access=MEMORY_ACCESS_READ if memory.readonly
+                             else MEMORY_ACCESS_ALL)
 
 
 class ExecutableHandle:
@@ -191,11 +203,53 @@ def allocator_allocate(state, allocator, queue_affinity, memory_types, usage, le
 
 def allocator_import(state, allocator, try_import, queue_affinity, memory_types, usage, source,
                      offset, length):
-    """Wraps ``source[offset:offset + length]`` as a buffer, without copying."""
+    """Wraps ``source[offset:offset + length]`` as a buffer, without copying,
+    as IREE 3.13's ``iree_hal_module_allocator_import`` (module.c) and heap
+    allocator do:
+
+    * a range outside ``source`` is INVALID_ARGUMENT, and an immutable
+      ``source`` (rodata) imported without ``SHARING_IMMUTABLE`` usage is
+      PERMISSION_DENIED -- whatever ``try_import`` says;
+    * the buffer may be read; it may be written by the host-side operations
+      (which need ``DISCARD_WRITE``) never -- IREE grants ``READ``, plus
+      ``WRITE`` for a mutable source imported without ``SHARING_IMMUTABLE``,
+      and never ``DISCARD``;
+    * memory not on a 64-byte boundary cannot be imported: null when
+      ``try_import``, OUT_OF_RANGE otherwise (for host memory, an offset
+      that is not a multiple of 64).
+
+    Dispatches may still write into the buffer (IREE checks no access for
+    them): immutable memory is given a private copy first (``_buffer``)."""
     _require(allocator, Allocator, "allocator")
-    source, length = _memory_range(source, offset, length, "source")
-    return Buffer(_storage_of(source), offset, length, memory_type=memory_types,
-                  allowed_usage=usage)
+    source = _require(source, VMBuffer, "source")
+    available = len(source)
+    if length == -1 or length == _WHOLE_BUFFER:
+        length = available
+    if offset < 0 or length < 0 or offset > available or offset + length > available:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"byte range out of bounds (requested {offset}-{offset + length - 1} of "
+                      f"available {available})")
+    immutable = source.readonly
+    if immutable and not usage & _USAGE_SHARING_IMMUTABLE:
+        raise VMError(StatusCode.PERMISSION_DENIED,
+                      "source buffer is immutable and can only be imported for constant usage")
+    memory = _storage_of(source)
+    # Module rodata keeps the file's alignment, so its address is the one
+    # IREE sees; host memory IREE allocates aligned (vm.buffer.alloc) and
+    # asyncvm need not, so there only the offset counts.
+    address = memory.__array_interface__["data"][0] + offset if immutable else offset
+    if address % _HEAP_BUFFER_ALIGNMENT:
+        if try_import:
+            return None
+        raise VMError(StatusCode.OUT_OF_RANGE,
+                      f"imported heap buffer data must be aligned to {_HEAP_BUFFER_ALIGNMENT}; "
+                      f"got 0x{address:x}")
+    storage = memory[offset:offset + length]
+    access = MEMORY_ACCESS_READ
+    if not immutable and not usage & _USAGE_SHARING_IMMUTABLE:
+        access |= MEMORY_ACCESS_WRITE
+    return Buffer(storage, 0, length, memory_type=memory_types, allowed_usage=usage,
+                  allowed_access=access)
 
 
 def allocator_select(state, memory_types, usage, flags, candidates):
@@ -213,17 +267,17 @@ def allocator_select(state, memory_types, usage, flags, candidates):
 
 def buffer_allocation_discard(state, buffer):
     """Drops one co-owner of the allocation; 1 if it was the last."""
-    owners = _require(buffer, Buffer, "buffer").owners
-    owners[0] = max(owners[0] - 1, 0)
-    return int(owners[0] == 0)
+    allocation = _require(buffer, Buffer, "buffer").allocation
+    allocation.owners = max(allocation.owners - 1, 0)
+    return int(allocation.owners == 0)
 
 
 def buffer_allocation_is_terminal(state, buffer):
-    return int(_require(buffer, Buffer, "buffer").owners[0] == 1)
+    return int(_require(buffer, Buffer, "buffer").allocation.owners == 1)
 
 
 def buffer_allocation_preserve(state, buffer):
-    _require(buffer, Buffer, "buffer").owners[0] += 1
+    _require(buffer, Buffer, "buffer").allocation.owners += 1
 
 
 def buffer_assert(state, buffer, message, allocator, minimum_length, memory_types, usage):
@@ -250,8 +304,8 @@ def buffer_load(state, buffer, offset, length):
 
 def buffer_store(state, value, buffer, offset, length):
     """The low ``length`` bytes of ``value``, little-endian."""
-    view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
-    view[:] = bytearray(_pattern_bytes(value, length))
+    _require(buffer, Buffer, "buffer").write(offset, _pattern_bytes(value, length),
+                                            "buffer.store")
 
 
 def buffer_subspan(state, buffer, offset, length):
@@ -464,7 +518,8 @@ def device_queue_barrier(state, device, queue_affinity, wait, signal, flags):
 def device_queue_copy(state, device, queue_affinity, wait, signal, source, source_offset, target,
                       target_offset, length, flags):
     _queue_copy(device, wait, signal, _require(source, Buffer, "source buffer"), source_offset,
-                _require(target, Buffer, "target buffer"), target_offset, length)
+                _require(target, Buffer, "target buffer"), target_offset, length,
+                "device.queue.copy")
 
 
 def device_queue_dealloca(state, device, queue_affinity, wait, signal, buffer, flags):
@@ -498,8 +553,9 @@ def device_queue_fill(state, device, queue_affinity, wait, signal, target, offse
     target = _require(target, Buffer, "target buffer")
     data = _pattern_bytes(pattern, pattern_length)
     length = target.resolve_length(offset, _length(length))
-    _check_queue(device, wait, signal).submit(
-        wait, signal, lambda: target.fill(offset, length, data))
+    queue = _check_queue(device, wait, signal)
+    target.require_writable("device.queue.fill")
+    queue.submit(wait, signal, lambda: target.fill(offset, length, data, "device.queue.fill"))
 
 
 def device_queue_flush(state, device, queue_affinity):
@@ -510,7 +566,8 @@ def device_queue_read(state, device, queue_affinity, wait, signal, source, sourc
                       target_offset, length, flags):
     """File to buffer."""
     _queue_copy(device, wait, signal, _require(source, File, "source file").buffer,
-                source_offset, _require(target, Buffer, "target buffer"), target_offset, length)
+                source_offset, _require(target, Buffer, "target buffer"), target_offset, length,
+                "device.queue.read")
 
 
 def device_queue_update(state, device, queue_affinity, wait, signal, source, source_offset,
@@ -520,23 +577,28 @@ def device_queue_update(state, device, queue_affinity, wait, signal, source, sou
     target = _require(target, Buffer, "target buffer")
     target.check_range(target_offset, length)
     _queue_copy(device, wait, signal, Buffer(numpy.frombuffer(data, numpy.uint8)), 0,
-                target, target_offset, length)
+                target, target_offset, length, "device.queue.update")
 
 
 def device_queue_write(state, device, queue_affinity, wait, signal, source, source_offset, target,
                        target_offset, length, flags):
     """Buffer to file."""
     _queue_copy(device, wait, signal, _require(source, Buffer, "source buffer"), source_offset,
-                _require(target, File, "target file").buffer, target_offset, length)
+                _require(target, File, "target file").buffer, target_offset, length,
+                "device.queue.write")
 
 
 def _queue_copy(device, wait, signal, source: Buffer, source_offset: int, target: Buffer,
-                target_offset: int, length: int) -> None:
+                target_offset: int, length: int, operation: str) -> None:
     """The one body of ``device.queue.copy``, ``.read``, ``.write`` and
     ``.update``: once ``wait`` is reached, copies ``length`` bytes (-1: to the
-    end of ``source``), then signals ``signal``; a bad range fails ``signal``."""
-    _check_queue(device, wait, signal).submit(
-        wait, signal, lambda: source.copy_to(source_offset, target, target_offset, length))
+    end of ``source``), then signals ``signal``; a bad range fails ``signal``.
+    A target that may not be written is PERMISSION_DENIED at once (as IREE's
+    local-sync queue reports it)."""
+    queue = _check_queue(device, wait, signal)
+    target.require_writable(operation)
+    queue.submit(wait, signal,
+                 lambda: source.copy_to(source_offset, target, target_offset, length, operation))
 
 
 # -- devices --------------------------------------------------------------------------------

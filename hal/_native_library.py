@@ -9,6 +9,9 @@ environment, dispatch state and workgroup state laid out exactly as
 ``executable_library.h`` defines them, with the GIL released, so
 ``local-task`` workers really run kernels in parallel. A kernel that returns
 non-zero is INTERNAL naming the dispatch and the workgroup (x, y, z).
+Kernels get a pointer to each binding's memory and may write any of them;
+immutable memory (module rodata) is given a private copy before it is bound
+(see ``_buffer``), so a kernel never writes into the module's bytes.
 
 The workgroup loop runs in C when the optional extension
 ``asyncvm.hal._workgroup_loop`` was built (``pip install`` builds it when a
@@ -194,6 +197,22 @@ def check_elf_layout(data: bytes, what: str) -> None:
         raise bad("no loadable segment")
 
 
+def _writable_binding(buffer, offset: int, length: int, index: int):
+    """The bytes of a binding as memory a kernel may write. A kernel may write
+    any binding, so immutable memory (module rodata, a read-only array) never
+    reaches it: the buffer's allocation gets a private copy first, as command
+    buffers already arrange (``Buffer.prepare_binding``); PERMISSION_DENIED
+    for a read-only binding that cannot get one."""
+    view = buffer.bytes_view(offset, length)
+    if view.flags.writeable:
+        return view
+    prepare = getattr(buffer, "prepare_binding", None)
+    if prepare is None:
+        raise VMError(StatusCode.PERMISSION_DENIED, f"binding {index} is read-only memory")
+    prepare()
+    return buffer.bytes_view(offset, length)
+
+
 class LibraryExecutable:
     """An executable library (IREE's ABI) however its code got into memory.
 
@@ -247,7 +266,8 @@ class LibraryExecutable:
         count_x, count_y, count_z = state.workgroup_count
         bindings = state.bindings
         pointers = (ctypes.c_void_p * max(1, len(bindings)))(
-            *[buffer.bytes_view(offset, length).ctypes.data for buffer, offset, length in bindings])
+            *[_writable_binding(buffer, offset, length, index).ctypes.data
+              for index, (buffer, offset, length) in enumerate(bindings)])
         lengths = (ctypes.c_size_t * max(1, len(bindings)))(
             *[length for _, _, length in bindings])
         constants = (ctypes.c_uint32 * max(1, len(state.constants)))(*state.constants)
