@@ -209,7 +209,7 @@ class Batcher:
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"batched {name} argument {index} has {argument.shape[0]} rows, "
                               f"argument 0 has {rows}")
-            key.append((argument.dtype.str, argument.shape[1:]))
+            key.append((argument.dtype, argument.shape[1:]))  # dtype.str is "<V1" for every f8 and int4
         if not 1 <= rows <= self.max_batch_size:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"batched {name}: a request has {rows} rows; it must have between 1 "

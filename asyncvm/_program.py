@@ -228,7 +228,8 @@ def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
          max_depth: int = DEFAULT_MAX_DEPTH) -> Program:
     """Loads a program: ``modules`` are registered first, then ``source``.
 
-    If any of them imports ``hal.*`` and no HAL module is given, one is
+    If any of them imports ``hal.*`` or names a ``!hal.*`` type (a function
+    that only passes a tensor through) and no HAL module is given, one is
     registered first over a ``device`` (``local-sync``). ``quantum``,
     ``time_slice`` and ``max_depth`` are the context's scheduling settings
     (see :class:`asyncvm.vm.Context`). Raises VMError if a file is
@@ -238,10 +239,19 @@ def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
     loaded = [load_module(item) for item in modules]
     main = load_module(source)
     everything = loaded + [main]
-    needs_hal = any(descriptor.module_name == "hal"
-                    for module in everything for descriptor in module.imports)
+    needs_hal = any(_uses_hal(module) for module in everything)
     if needs_hal and not any(module.name == "hal" for module in everything):
         everything.insert(0, HalModule([create_device(device)]))
     context = Context(instance, everything, max_depth=max_depth, quantum=quantum,
                       time_slice=time_slice)
     return Program(context, main)
+
+
+def _uses_hal(module: Module) -> bool:
+    """Whether ``module`` needs the HAL's ref types: it imports ``hal.*``, or
+    a bytecode module's type table names ``!hal.*`` types."""
+    if any(descriptor.module_name == "hal" for descriptor in module.imports):
+        return True
+    definition = getattr(module, "definition", None)
+    return definition is not None and any(
+        name.startswith("!hal.") for name in definition.type_names)
