@@ -174,14 +174,17 @@ class Program:
         """Calls a function; returns a tuple of results. Suspends; raises VMError
         (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
 
-        numpy arrays are passed as buffer views; buffer-view results are
-        returned as numpy arrays.
+        numpy arrays are passed as buffer views over their memory, protected:
+        a kernel that writes an argument in place works on a private copy, so
+        the caller's arrays never change (pass a ``BufferView`` to let the
+        program use and update memory in place). Buffer-view results are
+        returned as numpy arrays viewing the result buffers.
         """
         function = self._functions.get(name) if name.__class__ is str else None
         if function is None:
             function = name if name.__class__ is Function else self.lookup(name)
-        arguments = tuple(BufferView.from_array(value) if isinstance(value, numpy.ndarray)
-                          else value for value in arguments)
+        arguments = tuple(BufferView.from_array(value, protect=True)
+                          if isinstance(value, numpy.ndarray) else value for value in arguments)
         results = await self.context.invoke(function, *arguments, timeout=timeout)
         return tuple(value.to_array() if isinstance(value, BufferView) else value
                      for value in results)

@@ -125,12 +125,19 @@ class BufferView:
         self.encoding_type = encoding_type
 
     @classmethod
-    def from_array(cls, array, element_type: int | None = None) -> "BufferView":
+    def from_array(cls, array, element_type: int | None = None, *,
+                   protect: bool = False) -> "BufferView":
         """Views a C-contiguous, 64-byte-aligned array without copying; any
         other array is copied once into an aligned allocation (compiled
         kernels may assume the HAL's 64-byte buffer alignment). Arrays for a
         packed sub-byte type (``ml_dtypes.int4`` etc., or integers with an
-        explicit ``element_type``) are packed into a new buffer."""
+        explicit ``element_type``) are packed into a new buffer.
+
+        With ``protect``, the caller's memory is viewed read-only: the
+        compiler may reuse an argument's buffer for a result (a sort or a
+        scatter in place), and a protected array then gets a private copy the
+        first time a dispatch binds it or a write reaches it, so the caller's
+        array never changes (IREE's Python API copies every input instead)."""
         array = numpy.asarray(array)
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
@@ -143,7 +150,10 @@ class BufferView:
             return cls(Buffer(packed), array.shape, element_type)
         aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
         if not (array.flags.c_contiguous and aligned):
-            array = aligned_array(array)
+            array = aligned_array(array)  # our own copy: nothing to protect
+        elif protect and array.flags.writeable:
+            array = array.view()
+            array.flags.writeable = False
         return cls(Buffer.wrap(array), array.shape, element_type)
 
     @property

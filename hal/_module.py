@@ -297,9 +297,11 @@ def buffer_length(state, buffer):
 
 
 def buffer_load(state, buffer, offset, length):
-    """Up to 4 bytes, little-endian, zero-extended to an i32."""
+    """Up to 4 bytes, little-endian, zero-extended to 32 bits; the i32
+    register holds those 32 bits (4 bytes of -1 load as -1, as in IREE)."""
     view = _require(buffer, Buffer, "buffer").bytes_view(offset, length)
-    return int.from_bytes(view.tobytes(), "little", signed=False) & 0xFFFFFFFF
+    value = int.from_bytes(view.tobytes(), "little", signed=False) & 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
 
 
 def buffer_store(state, value, buffer, offset, length):
