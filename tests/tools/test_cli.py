@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
+from _command_line import iree_tool, run_cli
 
-from asyncvm.tools import main
-
-
-def iree_tool(name: str) -> str | None:
-    candidate = pathlib.Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
-
-
-def run_cli(capsys, *arguments: str) -> tuple[int, str, str]:
-    code = main(list(arguments))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

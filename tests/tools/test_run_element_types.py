@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import pathlib
 import random
-import shutil
 import subprocess
-import sys
 
 import pytest
+from _command_line import iree_tool
 
 from asyncvm.tools import main
 
@@ -27,13 +26,6 @@ TRICKY = ["0", "-0", "inf", "-inf", "nan", "-nan", "1", "-1", "0.001", "0.000976
           "464", "470", "480", "1000", "448", "240", "57344", "61440", "65504", "65520", "1e-40",
           "3.4e38", "1e39", "0.75", "0.74", "1.5", "3", "0.3", "2.5e-5", "7.62939453125e-06",
           "5.9604645e-08"]
-
-
-def iree_tool(name: str) -> str | None:
-    candidate = pathlib.Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,15 @@ builds, on both local drivers.
 
 from __future__ import annotations
 
-import pathlib
-import shutil
 import subprocess
-import sys
 
 import numpy
 import pytest
+from _command_line import iree_tool, run_cli
 
 import asyncvm
 from asyncvm.hal import HalModule
 from asyncvm.modules.python import PythonModule
-from asyncvm.tools import main as cli_main
 from asyncvm.vm import Context, StatusCode, VMError
 from asyncvm.vm._module import resolve_qualified_name
 
@@ -63,19 +60,6 @@ def dotted(build, compile_mlir):
 @pytest.fixture(params=["local-sync", "local-task"])
 def driver(request):
     return request.param
-
-
-def iree_tool(name: str) -> str | None:
-    candidate = pathlib.Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
-
-
-def run_cli(capsys, *arguments: str) -> tuple[int, str, str]:
-    code = cli_main(list(arguments))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # -- splitting by the modules that exist ------------------------------------------------
