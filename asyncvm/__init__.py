@@ -2,6 +2,10 @@
 
 ``asyncvm.load(path)`` gives a :class:`Program`; ``await program.invoke(name,
 *args)`` calls it; :class:`Batcher` coalesces concurrent calls into batches.
+``asyncvm.load(path, parameters={"model": "weights.irpa"})`` (or a
+:class:`ParameterIndex` filled from files or numpy arrays) serves programs
+whose weights live in parameter files.
+
 The floors beneath are importable on their own: :mod:`asyncvm.vm` (the core),
 :mod:`asyncvm.hal` (devices and the ``hal`` module) and
 :mod:`asyncvm.modules` (bytecode, vmvx, check and Python modules).
@@ -11,12 +15,13 @@ from . import hal, modules, vm
 from ._batcher import Batcher, BatcherStatistics
 from ._devices import create_device, default_loaders
 from ._function import ProgramFunction
-from ._program import Program, load, load_module
+from ._program import Program, load, load_module, parameter_index
 from ._signature import FunctionSignature, Parameter, RefType, ScalarType, SpanType, TensorType
+from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .modules.python import PythonModule
 from .vm import StatusCode, VMError, aligned_array
 
-__all__ = ["Batcher", "BatcherStatistics", "FunctionSignature", "Parameter", "Program",
-           "ProgramFunction", "PythonModule", "RefType", "ScalarType", "SpanType", "StatusCode",
-           "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
-           "load", "load_module", "modules", "vm"]
+__all__ = ["Batcher", "BatcherStatistics", "FunctionSignature", "IoParametersModule", "Parameter",
+           "ParameterIndex", "Program", "ProgramFunction", "PythonModule", "RefType", "ScalarType",
+           "SpanType", "StatusCode", "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
+           "load", "load_module", "modules", "parameter_index", "vm"]

@@ -1,7 +1,10 @@
 """``asyncvm.load``: a compiled program ready to call from async code.
 
 A :class:`Program` is one context holding a program's modules; when they
-import ``hal.*`` the HAL module comes first, over a ``local-sync`` device.
+import ``hal.*`` the HAL module comes first, over a ``local-sync`` device,
+and when they import ``io_parameters.*`` (globals kept in parameter files)
+the ``io_parameters`` module follows it, over the ``parameters=`` given
+(see :func:`parameter_index`).
 Loading is synchronous (parse, verify, translate); calls are coroutines that
 run under asyncio or trio. numpy arrays passed for tensor arguments become
 buffer views without copying (when C-contiguous), and tensor results come
@@ -20,7 +23,8 @@ program at the end of the block.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator
+from collections.abc import Mapping, Sequence
+from typing import Any, Iterable, Iterator, Union
 
 import numpy
 from ._devices import create_device
@@ -28,10 +32,15 @@ from ._function import ProgramFunction
 from ._synchronous import run_sync
 from .hal import BufferView, Device, HalModule
 from .modules.bytecode import BytecodeModule
+from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
                  Module, StatusCode, VMError)
 
 Source = str | os.PathLike | bytes | bytearray | memoryview
+Path = Union[str, os.PathLike]
+Parameters = Union[ParameterIndex, Path, Sequence[Path],
+                   Mapping[str, Union[Path, Iterable[Path]]]]
+"""What ``load(parameters=...)`` takes (see :func:`parameter_index`)."""
 
 
 class Program:
@@ -52,6 +61,15 @@ class Program:
     def export_names(self) -> list[str]:
         """Public exports of the main module (IREE's internal ``__init`` etc. left out)."""
         return [d.name for d in self.main.exports if not d.name.startswith("__")]
+
+    @property
+    def parameters(self) -> ParameterIndex | None:
+        """The parameter index of the program's ``io_parameters`` module
+        (None without one)."""
+        for module in self.context.modules:
+            if isinstance(module, IoParametersModule):
+                return module.index
+        return None
 
     @property
     def device(self) -> Device | None:
@@ -227,33 +245,102 @@ def load_module(source: Source | Module) -> Module:
 
 def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
          instance: Instance | None = None, device: str = "local-sync",
+         parameters: Parameters | None = None,
          quantum: int = DEFAULT_QUANTUM, time_slice: float = DEFAULT_TIME_SLICE,
          max_depth: int = DEFAULT_MAX_DEPTH) -> Program:
     """Loads a program: ``modules`` are registered first, then ``source``.
 
     If any of them imports ``hal.*`` or names a ``!hal.*`` type (a function
     that only passes a tensor through) and no HAL module is given, one is
-    registered first over a ``device`` (``local-sync``). ``quantum``,
-    ``time_slice`` and ``max_depth`` are the context's scheduling settings
-    (see :class:`asyncvm.vm.Context`). Raises VMError if a file is
-    unreadable, malformed, or an import does not resolve, or a setting is out
-    of range. Does not suspend; module initializers run on the first call.
+    registered first over a ``device`` (``local-sync``). If any imports
+    ``io_parameters.*`` and no such module is given, an
+    :class:`~asyncvm.modules.io_parameters.IoParametersModule` is registered
+    right after the HAL, over ``parameters`` (see :func:`parameter_index`;
+    none gives an empty index, whose loads fail NOT_FOUND naming the
+    parameter). ``quantum``, ``time_slice`` and ``max_depth`` are the
+    context's scheduling settings (see :class:`asyncvm.vm.Context`). Raises
+    VMError if a file is unreadable, malformed, or an import does not
+    resolve, or a setting is out of range; INVALID_ARGUMENT for
+    ``parameters`` given along with an ``io_parameters`` module. Does not
+    suspend; module initializers (which load the parameters) run on the
+    first call.
     """
     loaded = [load_module(item) for item in modules]
     main = load_module(source)
     everything = loaded + [main]
+    index = parameter_index(parameters) if parameters is not None else None
     needs_hal = any(_uses_hal(module) for module in everything)
     if needs_hal and not any(module.name == "hal" for module in everything):
         everything.insert(0, HalModule([create_device(device)]))
+    if any(module.name == "io_parameters" for module in everything):
+        if index is not None:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          "parameters= cannot be given along with an io_parameters module "
+                          "(that module has its own parameters)")
+    elif any(_imports_module(module, "io_parameters") for module in everything):
+        position = next((position + 1 for position, module in enumerate(everything)
+                         if module.name == "hal"), 0)
+        everything.insert(position, IoParametersModule(index))
     context = Context(instance, everything, max_depth=max_depth, quantum=quantum,
                       time_slice=time_slice)
     return Program(context, main)
 
 
+def parameter_index(parameters: Parameters) -> ParameterIndex:
+    """The :class:`~asyncvm.modules.io_parameters.ParameterIndex` that
+    ``parameters`` describes:
+
+    * a ``ParameterIndex`` (filled by the caller from files or numpy arrays)
+      is used as it is;
+    * a path (``.irpa``, ``.safetensors``, ``.gguf``) gives its parameters
+      the empty scope ``""``, the default; a list of paths, all of theirs;
+    * a mapping ``{"scope": path}`` or ``{"scope": [path, ...]}`` gives each
+      scope the parameters of its files (``""`` is the empty scope).
+
+    Files are mapped, not read. Raises VMError: INVALID_ARGUMENT for
+    anything else, and what the file readers raise (NOT_FOUND for a missing
+    file, ALREADY_EXISTS for a key twice in one scope, ...).
+    """
+    if isinstance(parameters, ParameterIndex):
+        return parameters
+    index = ParameterIndex()
+    if isinstance(parameters, (str, os.PathLike)):
+        _add_files(index, "", [parameters])
+    elif isinstance(parameters, Mapping):
+        for scope, paths in parameters.items():
+            if not isinstance(scope, str):
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"parameter scopes are str, not {type(scope).__name__} ({scope!r})")
+            _add_files(index, scope, [paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    elif isinstance(parameters, (list, tuple)):
+        _add_files(index, "", parameters)
+    else:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      "parameters= takes a ParameterIndex, a path, a list of paths or a "
+                      f"{{scope: path or paths}} mapping, not {type(parameters).__name__}")
+    return index
+
+
+def _add_files(index: ParameterIndex, scope: str, paths: Iterable[Path]) -> None:
+    if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"parameter scope {scope!r}: expected a path or a list of paths, "
+                      f"not {type(paths).__name__}")
+    for path in paths:
+        if not isinstance(path, (str, os.PathLike)):
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"parameter scope {scope!r}: {path!r} is not a path")
+        index.add_file(os.fspath(path), scope=scope)
+
+
+def _imports_module(module: Module, name: str) -> bool:
+    return any(descriptor.module_name == name for descriptor in module.imports)
+
+
 def _uses_hal(module: Module) -> bool:
     """Whether ``module`` needs the HAL's ref types: it imports ``hal.*``, or
     a bytecode module's type table names ``!hal.*`` types."""
-    if any(descriptor.module_name == "hal" for descriptor in module.imports):
+    if _imports_module(module, "hal"):
         return True
     definition = getattr(module, "definition", None)
     return definition is not None and any(

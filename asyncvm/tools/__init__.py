@@ -14,13 +14,14 @@ import anyio
 
 from asyncvm.vm import VMError, tracing
 
-from . import _benchmark, _check, _dump, _run
+from . import _benchmark, _check, _dump, _parameters, _run
 
 _COMMANDS = {
     "run": (_run, "call a function and print its results"),
     "check": (_check, "run a module's test functions"),
     "dump": (_dump, "print a module's metadata and disassembly"),
     "benchmark": (_benchmark, "call a function repeatedly with N calls in flight"),
+    "parameters": (_parameters, "list parameter files or convert them to .irpa"),
 }
 
 

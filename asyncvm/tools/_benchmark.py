@@ -1,8 +1,9 @@
 """``asyncvm benchmark``: call one function repeatedly, N calls in flight at once.
 
-Takes run's flags plus ``--concurrency=N`` (invocations in flight on one
-event-loop thread) and ``--duration=SECONDS``. Inputs are parsed once and
-shared by every call. Prints the latency percentiles, and last
+Takes run's flags (``--parameters=[SCOPE=]FILE`` included) plus
+``--concurrency=N`` (invocations in flight on one event-loop thread) and
+``--duration=SECONDS``. Inputs are parsed once and shared by every call, and
+so are the parameters (mapped once). Prints the latency percentiles, and last
 ``throughput: X calls/s``.
 """
 

@@ -1,11 +1,19 @@
-"""``asyncvm run``: call one function, print results like ``iree-run-module``."""
+"""``asyncvm run``: call one function, print results like ``iree-run-module``.
+
+``--parameters=[SCOPE=]FILE`` (repeatable) gives programs with external
+parameters their files, as IREE's tools take them: ``--parameters=model=w.irpa``
+puts the parameters of ``w.irpa`` in scope ``model``, a bare path in the
+empty scope.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from asyncvm._program import load
+from asyncvm._program import load, parameter_index
+from asyncvm.modules.io_parameters import ParameterIndex
+from asyncvm.modules.io_parameters._files import split_scope
 from asyncvm.vm import Span
 
 from ._values_text import format_value, parse_input
@@ -20,15 +28,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "[[1 2][3 4]] forms, or @file.npy")
     parser.add_argument("--device", default="local-sync",
                         choices=["local-sync", "local-task"], help="the HAL device")
+    add_parameters_argument(parser)
     parser.add_argument("--trace", metavar="FILE",
                         help="write a Chrome/Perfetto trace (JSON) of invocations, "
                              "suspensions, queue work and kernels")
 
 
+def add_parameters_argument(parser: argparse.ArgumentParser) -> None:
+    """``--parameters=[SCOPE=]FILE``, repeatable, as IREE's tools take it."""
+    parser.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
+                        help="a parameter file (.irpa, .safetensors, .gguf) for programs with "
+                             "external parameters, in the empty scope or in SCOPE; repeatable")
+
+
+def parameters_from_flags(specs: list[str]) -> ParameterIndex | None:
+    """The index of ``--parameters`` flags (files mapped once, then shared by
+    every program loaded), or None when there are none."""
+    if not specs:
+        return None
+    scopes: dict[str, list[str]] = {}
+    for spec in specs:
+        scope, path = split_scope(spec)
+        scopes.setdefault(scope, []).append(path)
+    return parameter_index(scopes)
+
+
 def prepare_call(arguments: argparse.Namespace):
     """(program, function, argument values) from run's flags, or None after
     printing why the inputs do not fit the function."""
-    program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device)
+    program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device,
+                   parameters=parameters_from_flags(arguments.parameters))
     function = program.lookup(arguments.function)
     slots = function.signature.arguments
     if len(arguments.input) != len(slots):

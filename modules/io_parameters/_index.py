@@ -6,7 +6,9 @@ of a memory-mapped file (or of an in-memory array) or a splat: a short
 pattern repeated to a length (``.irpa`` stores zero-filled and constant
 parameters that way). Readers of the file formats add entries with
 :meth:`ParameterIndex.add_range` and :meth:`ParameterIndex.add_splat`; a user
-adds numpy arrays with :meth:`ParameterIndex.add_array`.
+adds numpy arrays with :meth:`ParameterIndex.add_array` and whole files
+(``.irpa``, ``.safetensors``, ``.gguf``, memory-mapped) with
+:meth:`ParameterIndex.add_file` or :func:`load_parameter_file`.
 
 Ownership: an entry's ``data`` is a read-only ``uint8`` view of its file's
 mapping (or of the array), kept alive by the entry; nothing is copied when
@@ -15,7 +17,8 @@ filled (filling is not). Nothing here suspends.
 
 Errors: NOT_FOUND naming ``scope::key`` for a missing entry; ALREADY_EXISTS
 for a key added twice to one scope; INVALID_ARGUMENT for a bad range or
-pattern.
+pattern, or a parameter file whose header lies (naming the file, and the
+key where known).
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ from asyncvm.vm import StatusCode, VMError
 class ParameterEntry:
     """One parameter: ``length`` bytes, from ``data`` (a read-only uint8 view)
     or, for a splat, ``pattern`` repeated. ``source`` names where it came
-    from (a file path, or ``<memory>``) for error messages."""
+    from (a file path, or ``<memory>``) for error messages. ``offset`` is
+    where ``data`` starts in the array given to :meth:`ParameterIndex.add_range`
+    (for an entry read from a file: its byte offset in the file; None for a
+    splat); ``metadata`` is the entry's opaque metadata blob (``.irpa``
+    entries may carry one; empty otherwise)."""
 
     scope: str
     key: str
@@ -39,6 +46,8 @@ class ParameterEntry:
     data: numpy.ndarray | None = None
     pattern: bytes | None = None
     source: str = "<memory>"
+    offset: int | None = None
+    metadata: bytes = b""
 
     @property
     def name(self) -> str:
@@ -104,7 +113,7 @@ class ParameterIndex:
         return entry
 
     def add_range(self, scope: str, key: str, data: numpy.ndarray, offset: int, length: int,
-                  source: str) -> ParameterEntry:
+                  source: str, *, metadata: bytes = b"") -> ParameterEntry:
         """Adds ``length`` bytes of ``data`` (a uint8 array, e.g. a file's
         mapping) from ``offset``, as a read-only view. INVALID_ARGUMENT naming
         ``source`` and the key if the range is outside ``data``."""
@@ -116,16 +125,18 @@ class ParameterIndex:
         if view.flags.writeable:
             view = view.view()
             view.flags.writeable = False
-        return self._add(ParameterEntry(scope, key, length, data=view, source=source))
+        return self._add(ParameterEntry(scope, key, length, data=view, source=source,
+                                        offset=offset, metadata=bytes(metadata)))
 
     def add_splat(self, scope: str, key: str, pattern: bytes, length: int,
-                  source: str) -> ParameterEntry:
+                  source: str, *, metadata: bytes = b"") -> ParameterEntry:
         """Adds ``pattern`` (1 to 16 bytes) repeated to ``length`` bytes."""
         if not 1 <= len(pattern) <= 16 or length < 0 or length % len(pattern):
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"{source}: parameter {scope}::{key}: a splat of a {len(pattern)}-byte "
                           f"pattern cannot fill {length} bytes")
-        return self._add(ParameterEntry(scope, key, length, pattern=bytes(pattern), source=source))
+        return self._add(ParameterEntry(scope, key, length, pattern=bytes(pattern), source=source,
+                                        metadata=bytes(metadata)))
 
     def add_array(self, scope: str, key: str, array) -> ParameterEntry:
         """Adds a numpy array's bytes (C-contiguous arrays are viewed, not
@@ -133,3 +144,42 @@ class ParameterIndex:
         array = numpy.ascontiguousarray(array)
         data = array.reshape(-1).view(numpy.uint8)
         return self.add_range(scope, key, data, 0, data.shape[0], "<memory>")
+
+    def add_file(self, path, scope: str = "", *, format: str | None = None) -> list[ParameterEntry]:
+        """Adds every parameter of the file at ``path`` (``.irpa``,
+        ``.safetensors`` or ``.gguf``: chosen by magic bytes, else suffix;
+        ``format`` overrides) under ``scope``, as read-only views of one
+        read-only memory mapping of the file (nothing is copied; only the
+        header is read). All or nothing: on any error the index is unchanged.
+        Returns the new entries in file order.
+
+        Errors (VMError naming the file, and the key where known):
+        INVALID_ARGUMENT for a malformed file or a header whose offsets or
+        lengths do not fit the file; ALREADY_EXISTS for a key twice in the
+        file or already in ``scope``; UNIMPLEMENTED for an unsupported format
+        or version; NOT_FOUND for a missing file; UNAVAILABLE for ``.gguf``
+        without the ``gguf`` package."""
+        from ._files import read_parameter_file
+        loaded = ParameterIndex()
+        read_parameter_file(loaded, path, scope, format)
+        return self.merge(loaded)
+
+    def merge(self, other: "ParameterIndex") -> list[ParameterEntry]:
+        """Adds every entry of ``other`` (the same entry objects, no copies);
+        all or nothing: ALREADY_EXISTS naming the first key already here,
+        and nothing is added. Returns the added entries."""
+        entries = list(other)
+        for entry in entries:
+            if (entry.scope, entry.key) in self._entries:
+                self._add(entry)  # raises ALREADY_EXISTS naming both sources
+        for entry in entries:
+            self._entries[entry.scope, entry.key] = entry
+        return entries
+
+
+def load_parameter_file(path, scope: str = "", *, format: str | None = None) -> ParameterIndex:
+    """A new :class:`ParameterIndex` holding the parameters of one file; see
+    :meth:`ParameterIndex.add_file`."""
+    index = ParameterIndex()
+    index.add_file(path, scope, format=format)
+    return index
