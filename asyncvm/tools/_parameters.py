@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from asyncvm.modules.io_parameters._files import split_scope
+from asyncvm.modules.io_parameters import split_scope
 from asyncvm.modules.io_parameters._index import ParameterIndex, load_parameter_file
 from asyncvm.modules.io_parameters._irpa import write_irpa
 from asyncvm.vm import StatusCode, VMError

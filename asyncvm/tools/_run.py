@@ -13,7 +13,7 @@ import sys
 
 from asyncvm._program import load, parameter_index
 from asyncvm.modules.io_parameters import ParameterIndex
-from asyncvm.modules.io_parameters._files import split_scope
+from asyncvm.modules.io_parameters import split_scope
 from asyncvm.vm import Span
 
 from ._values_text import format_value, parse_input

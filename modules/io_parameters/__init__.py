@@ -9,9 +9,12 @@ for you, after the HAL). ``ParameterIndex.add_file`` and
 arrays.
 """
 
+from ._files import split_scope
 from ._index import ParameterEntry, ParameterIndex, load_parameter_file
+from ._irpa import write_irpa
 from ._module import (IO_PARAMETERS_EXPORTS, IO_PARAMETERS_MODULE_VERSION, IoParametersModule,
                       IoParametersModuleState)
 
 __all__ = ["IO_PARAMETERS_EXPORTS", "IO_PARAMETERS_MODULE_VERSION", "IoParametersModule",
-           "IoParametersModuleState", "ParameterEntry", "ParameterIndex", "load_parameter_file"]
+           "IoParametersModuleState", "ParameterEntry", "ParameterIndex", "load_parameter_file",
+           "split_scope", "write_irpa"]

@@ -22,6 +22,8 @@ FLOORS = {
     "hal": ("asyncvm.hal", {"asyncvm.vm", "asyncvm.hal"}),
     "modules/bytecode": ("asyncvm.modules.bytecode", {"asyncvm.vm", "asyncvm.modules.bytecode"}),
     "modules/check": ("asyncvm.modules.check", {"asyncvm.vm", "asyncvm.hal", "asyncvm.modules.check"}),
+    "modules/io_parameters": ("asyncvm.modules.io_parameters", {"asyncvm.vm", "asyncvm.hal",
+                                                                 "asyncvm.modules.io_parameters"}),
     "modules/python": ("asyncvm.modules.python", {"asyncvm.vm", "asyncvm.hal", "asyncvm.modules.python"}),
     "modules/vmvx": ("asyncvm.modules.vmvx", {"asyncvm.vm", "asyncvm.hal", "asyncvm.modules.bytecode",
                                                "asyncvm.modules.vmvx"}),
