@@ -28,6 +28,8 @@ import numpy
 
 from asyncvm.vm import StatusCode, VMError
 
+from ._bounds import bounded_element_count
+
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
@@ -173,22 +175,10 @@ def check_header(data: numpy.ndarray, path: str, quant_sizes) -> None:
     base = -(-walker.position // alignment) * alignment
     for name, shape, ggml_type, offset in tensors:
         block_elements, block_bytes = quant_sizes[ggml_type]
-        length = _element_count(shape, size * block_elements) * block_bytes // block_elements
+        length = bounded_element_count(shape, size * block_elements) * block_bytes // block_elements
         if base + offset + length > size:
             raise _invalid(path, f"tensor {name!r}: data [{base + offset}, "
                                  f"{base + offset + length}) lies outside the {size}-byte file")
-
-
-def _element_count(shape, limit: int) -> int:
-    """The product of ``shape``, or ``limit + 1`` once it exceeds ``limit``."""
-    if 0 in shape:
-        return 0
-    count = 1
-    for dimension in shape:
-        count *= dimension
-        if count > limit:
-            return limit + 1
-    return count
 
 
 def read_gguf(index, data: numpy.ndarray, path: str, scope: str = "") -> None:

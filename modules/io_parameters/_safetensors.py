@@ -25,6 +25,8 @@ import numpy
 
 from asyncvm.vm import StatusCode, VMError
 
+from ._bounds import bounded_element_count
+
 # Bits per element of each dtype the safetensors specification names.
 DTYPE_BITS = {
     "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
@@ -90,19 +92,6 @@ def parse_header(data: numpy.ndarray, path: str) -> tuple[dict, int]:
     return header, _LENGTH_BYTES + header_length
 
 
-def _element_count(shape: list[int], limit: int) -> int:
-    """The product of ``shape``, or ``limit + 1`` once it exceeds ``limit``
-    (so a lying shape cannot make us multiply huge integers)."""
-    if 0 in shape:
-        return 0
-    count = 1
-    for dimension in shape:
-        count *= dimension
-        if count > limit:
-            return limit + 1
-    return count
-
-
 def read_safetensors(index, data: numpy.ndarray, path: str, scope: str = "") -> None:
     """Adds every tensor of the file mapped as ``data`` to ``index`` under
     ``scope`` as a view of ``data``; see the module docstring."""
@@ -130,7 +119,7 @@ def read_safetensors(index, data: numpy.ndarray, path: str, scope: str = "") -> 
             raise _invalid(path, f"{what}: data_offsets [{begin}, {end}) lie outside the "
                                  f"{available} bytes of data after the header")
         available_bits = (end - begin) * 8
-        count = _element_count(shape, available_bits)
+        count = bounded_element_count(shape, available_bits)
         bits = count * DTYPE_BITS[dtype]
         if bits != available_bits:
             needs = "more bytes than that" if count > available_bits else f"{bits / 8:g} bytes"
