@@ -15,7 +15,6 @@ llvm-cpu.
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 import subprocess
@@ -24,6 +23,7 @@ import threading
 import anyio
 import numpy
 import pytest
+from _parameter_files import write_safetensors, write_gguf
 
 import asyncvm
 from _command_line import iree_tool, run_cli
@@ -84,40 +84,15 @@ def write_irpa(path, arrays: dict) -> None:
     index.create_archive_file(str(path))
 
 
-_SAFETENSORS_DTYPES = {"float32": "F32", "int32": "I32"}
+def write_gguf_parameters(path, arrays: dict) -> None:
+    """A .gguf file of ``arrays``. IREE 3.13 reads no GGML integer types, so
+    int32 arrays are stored as the f32 tensors of the same bytes: a
+    parameter is only bytes."""
+    write_gguf(path, {key: array.view(numpy.float32) if array.dtype == numpy.int32 else array
+                      for key, array in arrays.items()}, metadata=False, arch="asyncvm-test")
 
 
-def write_safetensors(path, arrays: dict) -> None:
-    """A .safetensors file: a little-endian u64 header length, the JSON
-    header, then the tensors' bytes (the header length is not padded, so the
-    data is rarely 64-byte aligned: loads copy it)."""
-    header, blobs, offset = {}, [], 0
-    for key, array in arrays.items():
-        data = numpy.ascontiguousarray(array).tobytes()
-        header[key] = {"dtype": _SAFETENSORS_DTYPES[array.dtype.name],
-                       "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    with open(path, "wb") as file:
-        file.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def write_gguf(path, arrays: dict) -> None:
-    """A .gguf file written by the ``gguf`` package (32-byte aligned data).
-    IREE 3.13 reads no GGML integer types, so int32 arrays are stored as the
-    f32 tensors of the same bytes: a parameter is only bytes."""
-    gguf = pytest.importorskip("gguf", reason="gguf is not installed")
-    writer = gguf.GGUFWriter(str(path), arch="asyncvm-test")
-    for key, array in arrays.items():
-        writer.add_tensor(key, array.view(numpy.float32) if array.dtype == numpy.int32 else array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-
-
-WRITERS = {"irpa": write_irpa, "safetensors": write_safetensors, "gguf": write_gguf}
+WRITERS = {"irpa": write_irpa, "safetensors": write_safetensors, "gguf": write_gguf_parameters}
 
 
 def write_scopes(directory, format: str, scopes: dict) -> dict[str, list[str]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from _parameter_files import write_safetensors, write_gguf
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -55,53 +56,6 @@ def gguf_package():
 # --------------------------------------------------------------------------
 # Helpers: writing the formats, comparing with IREE
 # --------------------------------------------------------------------------
-
-SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "int8": "I8", "uint8": "U8",
-                      "int32": "I32", "int64": "I64", "float64": "F64", "bool": "BOOL",
-                      "int16": "I16", "uint16": "U16"}
-
-
-def write_safetensors(path, tensors: dict, *, padding: int = 0, metadata=None,
-                      header_override=None) -> Path:
-    """A .safetensors file: 8-byte length, JSON header, contents in order."""
-    header, blobs, offset = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, array in tensors.items():
-        array = numpy.ascontiguousarray(array)
-        blob = array.tobytes()
-        header[name] = {"dtype": SAFETENSORS_DTYPES[array.dtype.name], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    if header_override is not None:
-        header = header_override(header)
-    text = (json.dumps(header) if not isinstance(header, bytes) else header)
-    raw = (text.encode() if isinstance(text, str) else text) + b" " * padding
-    Path(path).write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
-    return Path(path)
-
-
-def write_gguf(path, tensors: dict, *, kv=True) -> Path:
-    """A .gguf file from numpy arrays (a ``(bytes, GGMLQuantizationType)``
-    pair for a quantized tensor) with a few metadata pairs."""
-    gguf = gguf_package()
-    writer = gguf.GGUFWriter(str(path), "llama")
-    if kv:
-        writer.add_uint32("test.count", 7)
-        writer.add_string("test.name", "weights")
-        writer.add_array("test.list", [1, 2, 3])
-        writer.add_array("test.words", ["a", "bc", "def"])
-    for name, value in tensors.items():
-        if isinstance(value, tuple):
-            writer.add_tensor(name, value[0], raw_dtype=value[1])
-        else:
-            writer.add_tensor(name, value)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return Path(path)
 
 
 def ours(path, scope: str = "") -> dict:
@@ -361,7 +315,7 @@ def test_gguf_matches_iree(tmp_path):
 def test_gguf_types_newer_than_iree(tmp_path):
     """I8 is GGML type 24 today; IREE 3.13 knows it as 16 and refuses the
     file. We size it with the gguf package's table."""
-    path = write_gguf(tmp_path / "int8.gguf", {"x": numpy.arange(7, dtype=numpy.int8)}, kv=False)
+    path = write_gguf(tmp_path / "int8.gguf", {"x": numpy.arange(7, dtype=numpy.int8)}, metadata=False)
     assert ours(path) == {"x": (7, bytes(range(7)), None, b"")}
 
 

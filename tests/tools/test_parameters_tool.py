@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy
 import pytest
+from _parameter_files import write_safetensors, write_gguf
 from _command_line import iree_tool, run_cli
 
 from asyncvm.modules.io_parameters._index import ParameterIndex, load_parameter_file
@@ -62,38 +61,6 @@ def iree_entries(path) -> dict:
     return {key: bytes(entry.file_view) if entry.is_file else
             ("splat", entry.length, bytes(entry.splat_pattern))
             for key, entry in index.items()}
-
-
-def write_safetensors(path, tensors: dict) -> Path:
-    names = {"float32": "F32", "float16": "F16", "int8": "I8", "int64": "I64"}
-    header, blobs, offset = {"__metadata__": {"format": "np"}}, [], 0
-    for name, array in tensors.items():
-        blob = numpy.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": names[array.dtype.name], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    raw = json.dumps(header).encode()
-    Path(path).write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
-    return Path(path)
-
-
-def write_gguf(path, tensors: dict) -> Path:
-    gguf = pytest.importorskip("gguf")
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_uint32("test.count", 3)
-    writer.add_array("test.words", ["x", "yz"])
-    for name, value in tensors.items():
-        if isinstance(value, tuple):
-            quantization = getattr(gguf.GGMLQuantizationType, value[1])
-            writer.add_tensor(name, value[0], raw_dtype=quantization)
-        else:
-            writer.add_tensor(name, value)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return Path(path)
 
 
 @pytest.fixture
