@@ -154,19 +154,21 @@ class Context:
         # module ``hal``); a function name may have dots, and so may a module's.
         split = resolve_qualified_name(descriptor.full_name, (m.name for m in self._modules))
         found = self._find_module(split[0]) if split else None
-        export = found[0].find_export(split[1]) if found else None
+        export = found[0].export_for_import(split[1], descriptor.calling_convention) \
+            if found else None
         if export is None:
             if descriptor.optional:
                 return ResolvedImport(descriptor, None)
             raise VMError(StatusCode.NOT_FOUND,
                           f"module {module.name!r} imports {descriptor.full_name!r} "
-                          f"({descriptor.calling_convention}), which no registered module exports")
+                          f"({descriptor.calling_convention}), which no registered module exports"
+                          + (_exports_hint(found[0]) if found else ""))
         if not _conventions_compatible(descriptor.calling_convention, export.calling_convention):
             raise VMError(StatusCode.INCOMPATIBLE,
                           f"module {module.name!r} imports {descriptor.full_name!r} as "
                           f"{descriptor.calling_convention}, but it is exported as "
                           f"{export.calling_convention}")
-        function = found[1].lookup_function(export.name)
+        function = found[1].lookup_export(export)
         return ResolvedImport(descriptor, function, found[0].name)
 
     # -- lookup and invocation ------------------------------------------------------
@@ -319,6 +321,14 @@ class Context:
         results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
                                         time_slice=self.time_slice)
         return unmarshal_results(function, results)
+
+
+def _exports_hint(module: Module, limit: int = 12) -> str:
+    names = sorted(descriptor.name for descriptor in module.exports)
+    if not names:
+        return f" (module {module.name!r} exports nothing)"
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    return f" (module {module.name!r} exports {shown})"
 
 
 def _conventions_compatible(imported: str, exported: str) -> bool:

@@ -124,6 +124,13 @@ class ModuleState:
         """The callable implementing export ``name`` (VM function protocol)."""
         raise NotImplementedError
 
+    def lookup_export(self, export: "FunctionDescriptor") -> Callable[..., Any] | None:
+        """The callable for ``export`` as :meth:`Module.export_for_import`
+        described it to an importer. Modules whose exports take the
+        importer's calling convention override this to bind one callable per
+        convention; the default is :meth:`lookup_function` by name."""
+        return self.lookup_function(export.name)
+
     async def initialize(self, context: Any) -> None:
         """Runs once after every module of the context is registered."""
 
@@ -163,6 +170,18 @@ class Module:
             if descriptor.name == name:
                 return descriptor
         return None
+
+    def export_for_import(self, name: str, calling_convention: str) -> FunctionDescriptor | None:
+        """The export that satisfies an import of ``name`` declared with
+        ``calling_convention``, or None if there is none; the context then
+        checks that the conventions agree.
+
+        The default is :meth:`find_export`. A module whose functions carry
+        no VM calling convention of their own (a native library) overrides
+        this to adopt the importer's, raising VMError INCOMPATIBLE when what
+        it knows of the function contradicts it. Does not suspend.
+        """
+        return self.find_export(name)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} v{self.version}>"
