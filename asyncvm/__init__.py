@@ -15,7 +15,7 @@ from . import hal, modules, vm
 from ._batcher import Batcher, BatcherStatistics
 from ._devices import create_device, default_loaders
 from ._function import ProgramFunction
-from ._program import Program, load, load_module, parameter_index
+from ._program import Program, load, load_module, load_modules, parameter_index
 from ._signature import FunctionSignature, Parameter, RefType, ScalarType, SpanType, TensorType
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .modules.python import PythonModule
@@ -24,4 +24,4 @@ from .vm import StatusCode, VMError, aligned_array
 __all__ = ["Batcher", "BatcherStatistics", "FunctionSignature", "IoParametersModule", "Parameter",
            "ParameterIndex", "Program", "ProgramFunction", "PythonModule", "RefType", "ScalarType",
            "SpanType", "StatusCode", "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
-           "load", "load_module", "modules", "parameter_index", "vm"]
+           "load", "load_module", "load_modules", "modules", "parameter_index", "vm"]

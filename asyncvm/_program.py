@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator, Union
 import numpy
 from ._devices import create_device
 from ._function import ProgramFunction
+from ._module_sources import Source, main_module, modules_from, modules_from_all
 from ._synchronous import run_sync
 from .hal import BufferView, Device, HalModule
 from .modules.bytecode import BytecodeModule
@@ -36,7 +37,6 @@ from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
                  Module, StatusCode, VMError)
 
-Source = str | os.PathLike | bytes | bytearray | memoryview
 Path = Union[str, os.PathLike]
 Parameters = Union[ParameterIndex, Path, Sequence[Path],
                    Mapping[str, Union[Path, Iterable[Path]]]]
@@ -236,19 +236,37 @@ class Program:
         await self.close()
 
 
-def load_module(source: Source | Module) -> Module:
-    """A module from a path, VMFB bytes, or an existing module object."""
-    if isinstance(source, Module):
-        return source
-    return BytecodeModule.load(source)
+def load_module(source: Source) -> Module:
+    """The one module a source gives (a path, VMFB bytes or a Module; see
+    :mod:`asyncvm._module_sources`). INVALID_ARGUMENT for a Python file that
+    defines several (use :func:`load_modules`)."""
+    loaded = modules_from(source)
+    if len(loaded) != 1:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"{source} defines {len(loaded)} modules "
+                      f"({', '.join(module.name for module in loaded)}); use load_modules")
+    return loaded[0]
 
 
-def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
+def load_modules(source: Source) -> list[Module]:
+    """Every module a source gives, in order: one for a ``.vmfb``, a
+    library or a Module; those a ``.py`` file defines."""
+    return modules_from(source)
+
+
+def load(source: Source, *, modules: Iterable[Source] = (),
          instance: Instance | None = None, device: str = "local-sync",
          parameters: Parameters | None = None,
          quantum: int = DEFAULT_QUANTUM, time_slice: float = DEFAULT_TIME_SLICE,
          max_depth: int = DEFAULT_MAX_DEPTH) -> Program:
-    """Loads a program: ``modules`` are registered first, then ``source``.
+    """Loads a program: ``modules`` are registered first, in order, then ``source``.
+
+    Each source is a ``.vmfb`` path or VMFB bytes, a ``.py`` file (the
+    modules it defines), a tvm-ffi shared library (``.so``; ``NAME=PATH``
+    names it) or a Module object (see :mod:`asyncvm._module_sources`). As in
+    IREE's tools, each module resolves its imports from those registered
+    before it, and the program (whose functions ``invoke`` calls by bare
+    name) is the last bytecode module.
 
     If any of them imports ``hal.*`` or names a ``!hal.*`` type (a function
     that only passes a tensor through) and no HAL module is given, one is
@@ -265,9 +283,8 @@ def load(source: Source | Module, *, modules: Iterable[Source | Module] = (),
     suspend; module initializers (which load the parameters) run on the
     first call.
     """
-    loaded = [load_module(item) for item in modules]
-    main = load_module(source)
-    everything = loaded + [main]
+    everything = modules_from_all(modules) + modules_from(source)
+    main = main_module(everything)
     index = parameter_index(parameters) if parameters is not None else None
     needs_hal = any(_uses_hal(module) for module in everything)
     if needs_hal and not any(module.name == "hal" for module in everything):

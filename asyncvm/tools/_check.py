@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from asyncvm._program import load, load_module
+from asyncvm._module_sources import main_module, modules_from_all
+from asyncvm._program import load
 from asyncvm.vm import VMError
 from asyncvm.modules.check import create_check_module
 
@@ -21,20 +22,21 @@ from ._run import add_parameters_argument, parameters_from_flags
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--module", action="append", required=True,
-                        help="a .vmfb file; repeat to register several (the last holds the tests)")
+                        help="a .vmfb, .py or .so (tvm-ffi) file; repeat to register several in "
+                             "order (the last .vmfb holds the tests)")
     parser.add_argument("--device", default="local-sync", choices=["local-sync", "local-task"])
     add_parameters_argument(parser)
 
 
 async def run(arguments: argparse.Namespace) -> int:
-    dependencies = [create_check_module()] + [load_module(path) for path in arguments.module[:-1]]
-    main = load_module(arguments.module[-1])
+    everything = [create_check_module()] + modules_from_all(arguments.module)
+    main = main_module(everything)
     parameters = parameters_from_flags(arguments.parameters)  # mapped once, for every test
     tests = [d for d in main.exports
              if not d.name.startswith("__") and not d.signature.arguments]
     passed = failed = 0
     for descriptor in tests:
-        program = load(main, modules=dependencies, device=arguments.device,
+        program = load(everything[-1], modules=everything[:-1], device=arguments.device,
                        parameters=parameters)
         expect_failure = descriptor.name.startswith("fail_")
         # By the export itself: a test's name may have dots ("i32i32.i32",

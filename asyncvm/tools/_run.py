@@ -21,7 +21,9 @@ from ._values_text import format_value, parse_input
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--module", action="append", required=True,
-                        help="a .vmfb file; repeat to register several (the last is the program)")
+                        help="a .vmfb, .py (Python modules) or .so (tvm-ffi library; NAME=PATH "
+                             "names it) file; repeat to register several in order (the last "
+                             ".vmfb is the program)")
     parser.add_argument("--function", required=True, help="the exported function to call")
     parser.add_argument("--input", action="append", default=[],
                         help="an argument in IREE's syntax: 5, f32=2.5, 2x3xf32=1,2,3,4,5,6, "
