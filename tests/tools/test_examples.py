@@ -26,3 +26,16 @@ def test_quickstart(flags):
     assert "gcd(84, 36) = 12" in lines  # the blocking call after the loop
     assert ("<asyncvm function module.affine(input0: tensor<2x3xf32>, input1: tensor<3x2xf32>, "
             "input2: tensor<2xf32>) -> (output0: tensor<2x2xf32>)>") in lines
+
+
+@pytest.mark.parametrize("flags", [[], ["--trio"]])
+def test_native_module(flags):
+    pytest.importorskip("tvm_ffi", reason="apache-tvm-ffi is not installed")
+    completed = subprocess.run([sys.executable, str(ROOT / "examples" / "native_module.py"),
+                                *flags], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert "classified 46 rows in 16 concurrent calls" in lines
+    assert "first row: 0.2283 0.4662 0.3056" in lines
+    assert lines[-1].startswith("largest difference from numpy: ")
+    assert float(lines[-1].rsplit(" ", 1)[1]) <= 1e-5
