@@ -9,6 +9,41 @@ from pathlib import Path
 
 import pytest
 
+HOST_FILE = '''
+"""A Python file standing in for the native library (tests/native/tensor_library.cc)."""
+import numpy
+from asyncvm import PythonModule
+
+native = PythonModule("native")
+
+
+@native.export("0rf_r")
+def scale(x, factor):
+    return x * numpy.float32(factor)
+
+
+@native.export("0II_I", doc="adds")
+def add(a, b):
+    return a + b
+
+
+@native.export("0f_f")
+def half(value):
+    return value / 2
+
+
+@native.export("0I_I")
+def sleep_ms(milliseconds):
+    return milliseconds
+
+
+@native.export("0I_I")
+def fail(value):
+    raise ValueError(f"the library refuses {value}")
+'''
+"""The source of a Python module file with the imports of
+tests/programs/native_imports.mlir (``sleep_ms`` returns at once)."""
+
 SOURCE = Path(__file__).resolve().parent / "native" / "tensor_library.cc"
 METADATA_FLAGS = ["-DTVM_FFI_DLL_EXPORT_INCLUDE_METADATA=1"]
 

@@ -22,7 +22,7 @@ from asyncvm.hal import BufferView
 from asyncvm.modules.native import NativeLibraryModule
 from asyncvm.vm import StatusCode, VMError
 
-from _native_library import build_library
+from _native_library import HOST_FILE, build_library
 
 pytestmark = pytest.mark.anyio
 
@@ -30,40 +30,6 @@ LLVM_CPU = ("--iree-hal-local-target-device-backends=llvm-cpu",
             "--iree-llvmcpu-target-cpu=host")
 BACKENDS = {"vmvx": (), "llvm-cpu": LLVM_CPU}
 DRIVERS = ["local-sync", "local-task"]
-
-HOST_FILE = '''
-"""A Python file standing in for the native library."""
-import numpy
-from asyncvm import PythonModule
-
-native = PythonModule("native")
-
-
-@native.export("0rf_r")
-def scale(x, factor):
-    return x * numpy.float32(factor)
-
-
-@native.export("0II_I")
-def add(a, b):
-    return a + b
-
-
-@native.export("0f_f")
-def half(value):
-    return value / 2
-
-
-@native.export("0I_I")
-def sleep_ms(milliseconds):
-    return milliseconds
-
-
-@native.export("0I_I")
-def fail(value):
-    raise ValueError(f"the library refuses {value}")
-'''
-
 
 @pytest.fixture(scope="session")
 def library_path(tmp_path_factory):

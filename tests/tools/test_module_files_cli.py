@@ -3,39 +3,10 @@ order, in run, benchmark, check and dump."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from _command_line import run_cli
-from _native_library import build_library
-
-HOST_FILE = textwrap.dedent('''
-    import numpy
-    from asyncvm import PythonModule
-
-    native = PythonModule("native")
-
-    @native.export("0rf_r")
-    def scale(x, factor):
-        return x * numpy.float32(factor)
-
-    @native.export("0II_I", doc="adds")
-    def add(a, b):
-        return a + b
-
-    @native.export("0f_f")
-    def half(value):
-        return value / 2
-
-    @native.export("0I_I")
-    def sleep_ms(milliseconds):
-        return milliseconds
-
-    @native.export("0I_I")
-    def fail(value):
-        raise ValueError(f"refused {value}")
-''')
+from _native_library import HOST_FILE, build_library
 
 CHECKS = """
 func.func private @native.add(i64, i64) -> i64
