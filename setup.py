@@ -1,13 +1,15 @@
-"""Build configuration beyond pyproject.toml: one optional C extension.
+"""Build configuration beyond pyproject.toml: two optional C extensions.
 
 ``asyncvm.hal._workgroup_loop`` runs a slice of an llvm-cpu dispatch's workgroups in
-one native call (see hal/_workgroup_loop.c). It is optional: without a C
-compiler the install still succeeds and hal/_native_library.py falls back to
-its Python workgroup loop.
+one native call (see hal/_workgroup_loop.c); ``asyncvm.vm._memory_address``
+reads the address of numpy memory through the buffer protocol (see
+asyncvm/vm/_memory_address.c). Both are optional: without a C compiler the
+install still succeeds and Python fallbacks give the same results, more slowly.
 """
 
 from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("asyncvm.hal._workgroup_loop", ["hal/_workgroup_loop.c"], optional=True),
+    Extension("asyncvm.vm._memory_address", ["asyncvm/vm/_memory_address.c"], optional=True),
 ])

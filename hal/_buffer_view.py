@@ -23,7 +23,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy
 
-from asyncvm.vm import ALLOCATION_ALIGNMENT, StatusCode, VMError, aligned_array, allocate_storage
+from asyncvm.vm import (ALLOCATION_ALIGNMENT, StatusCode, VMError, address_of, aligned_array,
+                        allocate_storage)
 
 from ._buffer import Buffer
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
@@ -148,8 +149,7 @@ class BufferView:
             fields = _sub_byte_fields(array, element_type)
             packed = pack_bits(fields, element_type.bit_count)
             return cls(Buffer(packed), array.shape, element_type)
-        aligned = array.__array_interface__["data"][0] % ALLOCATION_ALIGNMENT == 0
-        if not (array.flags.c_contiguous and aligned):
+        if not (array.flags.c_contiguous and address_of(array) % ALLOCATION_ALIGNMENT == 0):
             array = aligned_array(array)  # our own copy: nothing to protect
         elif protect and array.flags.writeable:
             array = array.view()

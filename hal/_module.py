@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy
 
-from asyncvm.vm import (Export, NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError,
+from asyncvm.vm import (address_of, Export, NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError,
                         export_table)
 
 from ._buffer import (MEMORY_ACCESS_ALL, MEMORY_ACCESS_READ, MEMORY_ACCESS_WRITE, Buffer)
@@ -237,7 +237,7 @@ def allocator_import(state, allocator, try_import, queue_affinity, memory_types,
     # Module rodata keeps the file's alignment, so its address is the one
     # IREE sees; host memory IREE allocates aligned (vm.buffer.alloc) and
     # asyncvm need not, so there only the offset counts.
-    address = memory.__array_interface__["data"][0] + offset if immutable else offset
+    address = address_of(memory) + offset if immutable else offset
     if address % _HEAP_BUFFER_ALIGNMENT:
         if try_import:
             return None
@@ -753,7 +753,7 @@ HAL_EXPORTS = export_table("hal", [
     Export("ex.file.from_memory", "0rIirIIi_r", ex_file_from_memory),
     Export("executable.create", "0rIrrr_r", executable_create),
     Export("executable.lookup.function", "0rr_I", executable_lookup_function),
-    Export("fence.await", "0iICrD_i", fence_await),
+    Export("fence.await", "0iICrD_i", fence_await, yields=True),
     Export("fence.create", "0rI_r", fence_create),
     Export("fence.fail", "0ri_v", fence_fail),
     Export("fence.join", "0ICrD_r", fence_join),

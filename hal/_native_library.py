@@ -35,7 +35,7 @@ import tempfile
 import threading
 import warnings
 
-from asyncvm.vm import StatusCode, VMError
+from asyncvm.vm import StatusCode, VMError, address_of
 
 from ._executable import DispatchState
 
@@ -266,7 +266,7 @@ class LibraryExecutable:
         count_x, count_y, count_z = state.workgroup_count
         bindings = state.bindings
         pointers = (ctypes.c_void_p * max(1, len(bindings)))(
-            *[_writable_binding(buffer, offset, length, index).ctypes.data
+            *[address_of(_writable_binding(buffer, offset, length, index))
               for index, (buffer, offset, length) in enumerate(bindings)])
         lengths = (ctypes.c_size_t * max(1, len(bindings)))(
             *[length for _, _, length in bindings])

@@ -4,6 +4,7 @@ This floor knows nothing of devices or module kinds. Everything public is
 re-exported here.
 """
 
+from ._address import address_of
 from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_storage
 from ._buffer import VMBuffer
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
@@ -16,7 +17,8 @@ from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, D
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
-from ._native_module import NativeModule, NativeModuleState, adapt_export, result_normalizer
+from ._native_module import (NativeModule, NativeModuleState, adapt_export, direct_export,
+                             result_normalizer)
 from ._ref_types import ANY_REF, RefTypeRegistry, TypeInfo, resolve_type_name
 from ._status import FrameLocation, StatusCode, VMError, export_failure
 from ._tracing import Tracer, active_tracer, tracing
@@ -24,8 +26,8 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
-    "ALLOCATION_ALIGNMENT", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
-    "DEFAULT_TIME_SLICE", "Dependency", "Export", "adapt_export", "result_normalizer", "QUANTUM_CHECK", "export_failure", "export_table",
+    "ALLOCATION_ALIGNMENT", "address_of", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
+    "DEFAULT_TIME_SLICE", "Dependency", "Export", "adapt_export", "direct_export", "result_normalizer", "QUANTUM_CHECK", "export_failure", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance", "invoke_callable",
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy
 
+from ._address import address_of
 from ._status import StatusCode, VMError
 
 ALLOCATION_ALIGNMENT = 64
@@ -30,7 +31,7 @@ def allocate_storage(length: int, zeroed: bool = True) -> numpy.ndarray:
     except MemoryError:
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
             from None
-    start = (-raw.__array_interface__["data"][0]) % ALLOCATION_ALIGNMENT
+    start = (-address_of(raw)) % ALLOCATION_ALIGNMENT
     return raw[start:start + length]
 
 

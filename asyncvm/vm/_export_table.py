@@ -29,12 +29,17 @@ from ._status import StatusCode, VMError
 @dataclass(frozen=True)
 class Export:
     """One row: the export's name, its IREE calling convention, the function,
-    and optional reflection attributes."""
+    optional reflection attributes, and ``yields``: whether the function may
+    return an awaitable for the invocation to suspend on (IREE marks such
+    imports ``vm.yield``; ``hal.fence.await`` is one). A row that does not
+    yield must return its results directly: its calls skip the awaitable
+    test (see :func:`~asyncvm.vm.direct_export`)."""
 
     name: str
     calling_convention: str
     function: Callable
     attributes: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    yields: bool = False
 
 
 def export_table(module_name: str, rows: Iterable[Export]) -> tuple[Export, ...]:

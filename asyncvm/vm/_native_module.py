@@ -85,6 +85,46 @@ async def _finish(awaitable: Any, where: str, convert_results: Callable[[Any], t
     return convert_results(result)
 
 
+def direct_export(function: Callable, where: str, calling_convention: str) -> Callable:
+    """The VM callable of a trusted export that never suspends (a table row
+    without ``yields``): one frame around ``function``, specialised for the
+    number of results, with no awaitable test and no normalizing pass.
+
+    ``function`` returns None for no result, the bare value for one, and a
+    tuple for several (unchecked). An exception other than VMError becomes
+    INTERNAL naming ``where``, as in :func:`adapt_export`.
+    """
+    count = len(parse_calling_convention(calling_convention).results)
+    if count == 0:
+        def call_none(*arguments: Any) -> tuple:
+            try:
+                function(*arguments)
+            except VMError:
+                raise
+            except Exception as error:
+                raise export_failure(where, error) from error
+            return ()
+        return functools.wraps(function)(call_none)
+    if count == 1:
+        def call_one(*arguments: Any) -> tuple:
+            try:
+                return (function(*arguments),)
+            except VMError:
+                raise
+            except Exception as error:
+                raise export_failure(where, error) from error
+        return functools.wraps(function)(call_one)
+
+    def call_many(*arguments: Any) -> tuple:
+        try:
+            return function(*arguments)
+        except VMError:
+            raise
+        except Exception as error:
+            raise export_failure(where, error) from error
+    return functools.wraps(function)(call_many)
+
+
 def result_normalizer(calling_convention: str) -> Callable[[Any], tuple]:
     """Results as a tuple, unchecked (a bare value for one result, None for
     none): the conversion of trusted native exports."""
@@ -125,20 +165,28 @@ class NativeModule(Module):
         self._ref_types = dict(ref_types or {})
         self._functions: dict[str, tuple[FunctionDescriptor, Callable]] = {}
         for row in export_table(name, exports):
-            self._add(FunctionDescriptor(row.name, row.calling_convention, dict(row.attributes)),
-                      row.function)
+            descriptor = FunctionDescriptor(row.name, row.calling_convention,
+                                            dict(row.attributes))
+            self._add(descriptor, row.function, direct=not row.yields)
 
-    def _add(self, descriptor: FunctionDescriptor, function: Callable) -> None:
+    def _add(self, descriptor: FunctionDescriptor, function: Callable, *,
+             direct: bool = False) -> None:
         if descriptor.name in self._functions:
             raise VMError(StatusCode.ALREADY_EXISTS,
                           f"module {self.name!r} already exports {descriptor.name!r}")
-        self._functions[descriptor.name] = (descriptor, self._adapt_export(descriptor, function))
+        self._functions[descriptor.name] = (descriptor,
+                                            self._adapt_export(descriptor, function, direct))
 
-    def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable) -> Callable:
-        """The VM function protocol callable for ``function`` (subclasses that
-        convert values override this)."""
-        return adapt_export(function, f"{self.name}.{descriptor.name}",
-                            result_normalizer(descriptor.calling_convention))
+    def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable,
+                      direct: bool = False) -> Callable:
+        """The VM function protocol callable for ``function``: the
+        :func:`direct_export` of a table row that does not yield (and is no
+        coroutine function), else the general :func:`adapt_export`.
+        Subclasses that convert values override this."""
+        where = f"{self.name}.{descriptor.name}"
+        if direct and not inspect.iscoroutinefunction(function):
+            return direct_export(function, where, descriptor.calling_convention)
+        return adapt_export(function, where, result_normalizer(descriptor.calling_convention))
 
     def export(self, calling_convention: str, name: str | None = None,
                **attributes: str) -> Callable[[Callable], Callable]:

@@ -70,7 +70,7 @@ import numpy
 from asyncvm.hal import HAL_MODULE_VERSION, Buffer
 from asyncvm.hal._buffer import MEMORY_ACCESS_READ
 from asyncvm.hal._module import _check_queue, _require, _wrong_type
-from asyncvm.vm import (Dependency, Export, NativeModule, NativeModuleState, StatusCode,
+from asyncvm.vm import (address_of, Dependency, Export, NativeModule, NativeModuleState, StatusCode,
                         TypeInfo, ValueKind, VMBuffer, VMError, VMList, export_table)
 
 from ._index import ParameterEntry, ParameterIndex
@@ -143,10 +143,6 @@ def _check_splat(entry: ParameterEntry) -> None:
                       f"of the supported values (pattern_length={len(pattern)})")
 
 
-def _address(array: numpy.ndarray) -> int:
-    return array.__array_interface__["data"][0]
-
-
 # -- copies (queue work) --------------------------------------------------------------------
 
 def _read_into(entry: ParameterEntry, parameter_offset: int, target: numpy.ndarray) -> None:
@@ -199,7 +195,7 @@ def _import_view(entry: ParameterEntry, parameter_offset: int, length: int,
     if entry.data is None:
         return None
     view = entry.data[parameter_offset:parameter_offset + length]
-    if _address(view) % _IMPORT_ALIGNMENT:
+    if address_of(view) % _IMPORT_ALIGNMENT:
         return None
     if private is not None and not view.flags.writeable and length:
         copy_on_write = private.view_of(view, entry.source)
@@ -256,7 +252,7 @@ class _PrivateMappings:
                     self._maps = maps.read()
             except OSError:
                 self._maps = ""
-        address, length = _address(view), view.shape[0]
+        address, length = address_of(view), view.shape[0]
         text = self._maps
         found = text.find(name)
         while found >= 0:

@@ -120,7 +120,7 @@ async def test_a_long_native_call_does_not_stall_other_invocations(library_path,
 
         async with anyio.create_task_group() as group:
             group.start_soon(sleeper)
-            await anyio.sleep(0)  # let the sleeper reach its native call
+            await anyio.sleep(0.01)  # let the sleeper reach its native call
             for index in range(20):
                 assert await program.invoke("add_times_three", index, 0) == (3 * index,)
                 finished.append("quick")
@@ -128,23 +128,28 @@ async def test_a_long_native_call_does_not_stall_other_invocations(library_path,
 
 
 async def test_an_inline_function_runs_on_the_loop_thread(library_path, compile_mlir):
-    """inline= trades the thread hand-off for a call that blocks the loop."""
+    """inline= trades the thread hand-off for a call that blocks the loop:
+    a heartbeat on the loop misses the whole 50 ms of the native sleep."""
     library = NativeLibraryModule(library_path, inline=["sleep_ms", "add"])
     async with asyncvm.load(compile_mlir("native_imports.mlir"), modules=[library]) as program:
-        finished: list[str] = []
+        gaps: list[float] = []
+        done = anyio.Event()
 
-        async def sleeper() -> None:
-            await program.invoke("sleep", 50)
-            finished.append("sleeper")
-
-        async def quick() -> None:
-            await program.invoke("add_times_three", 1, 2)
-            finished.append("quick")
+        async def heartbeat() -> None:
+            last = anyio.current_time()
+            while not done.is_set():
+                await anyio.sleep(0.001)
+                now = anyio.current_time()
+                gaps.append(now - last)
+                last = now
 
         async with anyio.create_task_group() as group:
-            group.start_soon(sleeper)
-            group.start_soon(quick)
-        assert finished == ["sleeper", "quick"]
+            group.start_soon(heartbeat)
+            await anyio.sleep(0.005)
+            assert await program.invoke("sleep", 50) == (50,)
+            assert await program.invoke("add_times_three", 1, 2) == (9,)
+            done.set()
+        assert max(gaps) >= 0.045  # the loop stood still while the library slept
     with pytest.raises(VMError) as caught:
         NativeLibraryModule(library_path, inline=["nope"])
     assert caught.value.status == StatusCode.INVALID_ARGUMENT and "nope" in caught.value.message
