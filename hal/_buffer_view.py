@@ -37,6 +37,33 @@ def _element_count(shape: tuple[int, ...]) -> int:
     return count
 
 
+def _shape_and_count(shape) -> tuple[tuple[int, ...], int]:
+    """A view's shape as a tuple of ints, and its element count;
+    INVALID_ARGUMENT for a negative dimension. The usual shape (a tuple of
+    ints) costs one pass."""
+    if shape.__class__ is not tuple:
+        shape = tuple(shape)
+    count = 1
+    for dimension in shape:
+        if dimension.__class__ is not int:
+            return _shape_and_count(tuple(int(each) for each in shape))  # numpy integers
+        if dimension < 0:
+            raise VMError(StatusCode.INVALID_ARGUMENT, f"negative dimension in shape {shape}")
+        count *= dimension
+    return shape, count
+
+
+_ELEMENT_TYPES: dict[int, ElementType] = {}
+"""Element types seen so far, by value: one ElementType object per value."""
+
+
+def _intern_element_type(value: int) -> ElementType:
+    element = ElementType(value)
+    if len(_ELEMENT_TYPES) < 4096:  # values come from programs: bound the table
+        _ELEMENT_TYPES[int(value)] = element
+    return element
+
+
 def _byte_size(element_type: ElementType, shape: tuple[int, ...]) -> int:
     """IREE's ``iree_hal_buffer_compute_view_size`` for a dense row-major view:
     the packed byte count of all the elements."""
@@ -111,11 +138,9 @@ class BufferView:
 
     def __init__(self, buffer: Buffer, shape, element_type: int,
                  encoding_type: int = ENCODING_DENSE_ROW_MAJOR) -> None:
-        shape = tuple(int(dimension) for dimension in shape)
-        if any(dimension < 0 for dimension in shape):
-            raise VMError(StatusCode.INVALID_ARGUMENT, f"negative dimension in shape {shape}")
-        element_type = ElementType(element_type)
-        size = _byte_size(element_type, shape)
+        shape, count = _shape_and_count(shape)
+        element_type = _ELEMENT_TYPES.get(element_type) or _intern_element_type(element_type)
+        size = (count * (element_type & 0xFF) + 7) // 8  # iree_hal_element_packed_byte_count
         if size > buffer.length:
             raise VMError(StatusCode.OUT_OF_RANGE,
                           f"a {_describe(element_type, shape)} view needs {size} "

@@ -37,6 +37,7 @@ import warnings
 
 from asyncvm.vm import StatusCode, VMError, address_of
 
+from ._buffer import Buffer
 from ._executable import DispatchState
 
 try:
@@ -138,6 +139,50 @@ class WorkgroupStateV0(ctypes.Structure):
                 ("workgroup_id_z", ctypes.c_uint16), ("reserved", ctypes.c_uint16),
                 ("processor_id", ctypes.c_uint32), ("local_memory", ctypes.c_void_p),
                 ("local_memory_size", ctypes.c_uint32)]
+
+
+_PREPARED_SHAPES = 256
+"""Dispatch shapes whose prepared states an executable keeps (shapes that
+change with every call, dynamic ones, stop being kept past this)."""
+_PREPARED_PER_SHAPE = 8
+"""Prepared states kept per shape: as many as dispatches of it run at once."""
+
+
+class PreparedDispatch:
+    """The ctypes state of one dispatch shape (see ``LibraryExecutable.dispatch``):
+    a ``DispatchStateV0`` with its constants and binding arrays, and one
+    workgroup state with its local memory. The binding arrays are rewritten by
+    each dispatch that uses it."""
+
+    __slots__ = ("state", "address", "constants", "pointers", "lengths", "local_size",
+                 "local_memory", "workgroup", "workgroup_address")
+
+    def __init__(self, attributes: "DispatchAttributes", workgroup_count: tuple[int, int, int],
+                 constants: tuple[int, ...], binding_count: int) -> None:
+        count_x, count_y, count_z = workgroup_count
+        self.constants = (ctypes.c_uint32 * max(1, len(constants)))(*constants)
+        self.pointers = (ctypes.c_void_p * max(1, binding_count))()
+        self.lengths = (ctypes.c_size_t * max(1, binding_count))()
+        self.state = DispatchStateV0(
+            workgroup_size_x=attributes.workgroup_size_x or 1,
+            workgroup_size_y=attributes.workgroup_size_y or 1,
+            workgroup_size_z=attributes.workgroup_size_z or 1,
+            constant_count=len(constants), workgroup_count_x=count_x,
+            workgroup_count_y=count_y, workgroup_count_z=count_z, max_concurrency=1,
+            binding_count=binding_count, constants=self.constants, binding_ptrs=self.pointers,
+            binding_lengths=self.lengths)
+        self.address = ctypes.addressof(self.state)
+        self.local_size = attributes.local_memory_pages * LOCAL_MEMORY_PAGE
+        self.workgroup, self.local_memory = self.workgroup_state()
+        self.workgroup_address = ctypes.addressof(self.workgroup)
+
+    def workgroup_state(self) -> tuple:
+        """A new workgroup state with its own local memory (for a slice
+        running beside others); keep both alive while it is used."""
+        memory = (ctypes.c_uint8 * max(1, self.local_size))()
+        workgroup = WorkgroupStateV0(local_memory=ctypes.addressof(memory),
+                                     local_memory_size=self.local_size)
+        return workgroup, memory
 
 
 _QUERY = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(Environment))
@@ -258,73 +303,93 @@ class LibraryExecutable:
         self._attributes = [exports.attrs[i] if exports.attrs else DispatchAttributes()
                             for i in range(exports.count)]
         self._library_struct = library  # keeps the views alive with the library
+        self._environment_address = ctypes.addressof(self.environment)
+        self._prepared: dict[tuple, list[PreparedDispatch]] = {}
 
     def dispatch(self, ordinal: int, state: DispatchState) -> None:
-        """Runs every workgroup of export ``ordinal`` (see the module docstring)."""
-        entry = self._entries[ordinal]
-        attributes = self._attributes[ordinal]
+        """Runs every workgroup of export ``ordinal`` (see the module docstring).
+
+        The ctypes state of a dispatch (its ``DispatchStateV0``, constants,
+        binding arrays, one workgroup state and local memory) is kept in a
+        :class:`PreparedDispatch` per dispatch shape (export, workgroup count,
+        constants, binding count) and reused by the next dispatch of that
+        shape: a replayed command buffer then only writes its binding
+        addresses. A prepared state serves one dispatch at a time; dispatches
+        of one shape running at once each take their own.
+        """
         count_x, count_y, count_z = state.workgroup_count
         bindings = state.bindings
-        pointers = (ctypes.c_void_p * max(1, len(bindings)))(
-            *[address_of(_writable_binding(buffer, offset, length, index))
-              for index, (buffer, offset, length) in enumerate(bindings)])
-        lengths = (ctypes.c_size_t * max(1, len(bindings)))(
-            *[length for _, _, length in bindings])
-        constants = (ctypes.c_uint32 * max(1, len(state.constants)))(*state.constants)
-        dispatch_state = DispatchStateV0(
-            workgroup_size_x=attributes.workgroup_size_x or 1,
-            workgroup_size_y=attributes.workgroup_size_y or 1,
-            workgroup_size_z=attributes.workgroup_size_z or 1,
-            constant_count=len(state.constants), workgroup_count_x=count_x,
-            workgroup_count_y=count_y, workgroup_count_z=count_z, max_concurrency=1,
-            binding_count=len(bindings), constants=constants, binding_ptrs=pointers,
-            binding_lengths=lengths)
-        local_size = attributes.local_memory_pages * LOCAL_MEMORY_PAGE
+        key = (ordinal, state.workgroup_count, state.constants, len(bindings))
+        free = self._prepared.get(key)
+        prepared = free.pop() if free else None
+        if prepared is None:
+            prepared = PreparedDispatch(self._attributes[ordinal], state.workgroup_count,
+                                        state.constants, len(bindings))
+        pointers, lengths = prepared.pointers, prepared.lengths
+        for index, (buffer, offset, length) in enumerate(bindings):
+            if buffer.__class__ is Buffer and not buffer.allocation.immutable:
+                # The command buffer checked the range when it resolved it.
+                pointers[index] = address_of(buffer.allocation.storage) + buffer.offset + offset
+            else:
+                pointers[index] = address_of(_writable_binding(buffer, offset, length, index))
+            lengths[index] = length
         plane = count_x * count_y
-        name = self.function_names[ordinal]
-
-        def failed(result: int, index: int) -> VMError:
-            z, rest = divmod(index, plane)
-            y, x = divmod(rest, count_x)
-            return VMError(StatusCode.INTERNAL,
-                           f"dispatch of {name} failed: the kernel returned {result} "
-                           f"(workgroup {x}, {y}, {z})")
-
+        total = plane * count_z
         run_workgroups = _workgroup_loop()
         if run_workgroups is not None:
             entry_address = self._entry_addresses[ordinal]
-            environment_address = ctypes.addressof(self.environment)
-            dispatch_address = ctypes.addressof(dispatch_state)
+            environment_address = self._environment_address
+            dispatch_address = prepared.address
 
             def run(first: int, end: int) -> None:
-                # Each slice has its own workgroup state and local memory:
-                # slices run at once on different threads.
-                local_memory = (ctypes.c_uint8 * max(1, local_size))()
-                workgroup = WorkgroupStateV0(
-                    local_memory=ctypes.addressof(local_memory), local_memory_size=local_size)
+                # Slices run at once on different threads: only the whole
+                # range uses the prepared workgroup state and local memory.
+                if first == 0 and end == total:
+                    workgroup_address = prepared.workgroup_address
+                else:
+                    workgroup, memory = prepared.workgroup_state()
+                    workgroup_address = ctypes.addressof(workgroup)
                 result, stopped = run_workgroups(
-                    entry_address, environment_address, dispatch_address,
-                    ctypes.addressof(workgroup), count_x, plane, first, end)
+                    entry_address, environment_address, dispatch_address, workgroup_address,
+                    count_x, plane, first, end)
                 if result != 0:
-                    raise failed(result, stopped)
+                    raise self._failed(ordinal, result, stopped, count_x, plane)
         else:
+            entry = self._entries[ordinal]
             environment = ctypes.byref(self.environment)
+            dispatch_state = ctypes.byref(prepared.state)
 
             def run(first: int, end: int) -> None:
-                local_memory = (ctypes.c_uint8 * max(1, local_size))()
-                workgroup = WorkgroupStateV0(
-                    local_memory=ctypes.addressof(local_memory), local_memory_size=local_size)
+                if first == 0 and end == total:
+                    workgroup = prepared.workgroup
+                else:
+                    workgroup, memory = prepared.workgroup_state()
+                reference = ctypes.byref(workgroup)
                 for index in range(first, end):
                     z, rest = divmod(index, plane)
                     y, x = divmod(rest, count_x)
                     workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
                     workgroup.workgroup_id_z = z
-                    result = entry(environment, ctypes.byref(dispatch_state),
-                                   ctypes.byref(workgroup))
+                    result = entry(environment, dispatch_state, reference)
                     if result != 0:
-                        raise failed(result, index)
+                        raise self._failed(ordinal, result, index, count_x, plane)
 
-        state.for_each(plane * count_z, run)
+        try:
+            state.for_each(total, run)
+        finally:
+            free = self._prepared.get(key)
+            if free is None and len(self._prepared) < _PREPARED_SHAPES:
+                free = self._prepared.setdefault(key, [])
+            if free is not None and len(free) < _PREPARED_PER_SHAPE:
+                free.append(prepared)
+
+    def _failed(self, ordinal: int, result: int, index: int, count_x: int,
+                plane: int) -> VMError:
+        z, rest = divmod(index, plane)
+        y, x = divmod(rest, count_x)
+        return VMError(StatusCode.INTERNAL,
+                       f"dispatch of {self.function_names[ordinal]} failed: the kernel "
+                       f"returned {result} (workgroup {x}, {y}, {z})")
 
     def _open(self, data: bytes) -> int:
         raise NotImplementedError
