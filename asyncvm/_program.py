@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Awaitable, Iterable, Iterator, Union
 
 import numpy
 from ._devices import create_device
@@ -187,10 +187,13 @@ class Program:
 
     # -- calls --------------------------------------------------------------------------
 
-    async def invoke(self, name: str | Function | ProgramFunction, *arguments: Any,
-                     timeout: float | None = None) -> tuple:
-        """Calls a function; returns a tuple of results. Suspends; raises VMError
-        (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
+    def invoke(self, name: str | Function | ProgramFunction, *arguments: Any,
+               timeout: float | None = None) -> Awaitable[tuple]:
+        """Calls a function: the awaitable of its tuple of results. Suspends;
+        raises VMError (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
+        Lookups and argument checks happen when the awaitable is made (a
+        plain method returning the context's coroutine: no frame of its own
+        while the call is suspended).
 
         numpy arrays are passed as buffer views over their memory, protected:
         a kernel that writes an argument in place works on a private copy, so
@@ -203,9 +206,7 @@ class Program:
             function = name if name.__class__ is Function else self.lookup(name)
         arguments = tuple(BufferView.from_array(value, protect=True)
                           if isinstance(value, numpy.ndarray) else value for value in arguments)
-        results = await self.context.invoke(function, *arguments, timeout=timeout)
-        return tuple(value.to_array() if isinstance(value, BufferView) else value
-                     for value in results)
+        return self.context.invoke(function, *arguments, timeout=timeout, convert=_as_arrays)
 
     def invoke_sync(self, name: str | Function | ProgramFunction, *arguments: Any,
                     timeout: float | None = None) -> tuple:
@@ -234,6 +235,12 @@ class Program:
 
     async def __aexit__(self, kind, error, traceback) -> None:
         await self.close()
+
+
+def _as_arrays(results: tuple) -> tuple:
+    """Buffer-view results as numpy arrays viewing their buffers."""
+    return tuple([value.to_array() if value.__class__ is BufferView else value
+                  for value in results])
 
 
 def load_module(source: Source) -> Module:

@@ -34,6 +34,12 @@ class AllocatorSnapshot:
         return self.bytes_allocated - self.bytes_freed
 
 
+class _Watch(weakref.ref):
+    """A weak reference to an allocation's memory that knows its length."""
+
+    __slots__ = ("length",)
+
+
 class AllocatorStatistics:
     """Thread-safe counters of one device's allocations.
 
@@ -49,25 +55,26 @@ class AllocatorStatistics:
         self._lock = threading.Lock()
         self._allocations = self._frees = 0
         self._bytes_allocated = self._bytes_freed = self._peak = 0
-        self._watched: dict[int, tuple[weakref.ref, int]] = {}
+        self._watched: dict[int, _Watch] = {}
 
     def track(self, storage: numpy.ndarray, length: int) -> None:
         """Counts ``length`` bytes as allocated until ``storage``'s memory is released."""
         owner = storage.base if storage.base is not None else storage
-        watch = weakref.ref(owner, self._freed)
+        watch = _Watch(owner, self._freed)
+        watch.length = length
         with self._lock:
-            self._watched[id(watch)] = (watch, length)
+            self._watched[id(watch)] = watch
             self._allocations += 1
             self._bytes_allocated += length
             live = self._bytes_allocated - self._bytes_freed
             if live > self._peak:
                 self._peak = live
 
-    def _freed(self, watch: weakref.ref) -> None:
+    def _freed(self, watch: "_Watch") -> None:
         with self._lock:
-            _, length = self._watched.pop(id(watch))
+            del self._watched[id(watch)]
             self._frees += 1
-            self._bytes_freed += length
+            self._bytes_freed += watch.length
 
     def snapshot(self) -> AllocatorSnapshot:
         with self._lock:

@@ -56,6 +56,11 @@ def format_access(bits: int) -> str:
     return "|".join(names) or "NONE"
 
 
+_FILL_TYPES = {1: numpy.dtype(numpy.uint8), 2: numpy.dtype("<u2"), 4: numpy.dtype("<u4"),
+               8: numpy.dtype("<u8")}
+"""The element type of a fill pattern of each width (its bytes, little-endian)."""
+
+
 class Allocation:
     """The memory a buffer and its subspans share. ``owners`` counts the
     co-owners ``hal.buffer.allocation.*`` track; ``immutable`` is true while
@@ -200,7 +205,14 @@ class Buffer:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"fill pattern of {len(pattern)} bytes does not divide {length} bytes")
         target = self.writable_view(offset, length, operation)
-        target[:] = numpy.tile(numpy.frombuffer(pattern, dtype=numpy.uint8), length // len(pattern))
+        if not length:
+            return
+        # One pass: the pattern as one element of its width, written by
+        # fill() (numpy.tile built a whole temporary array and copied it).
+        # numpy handles an offset that is not a multiple of the width.
+        width = len(pattern)
+        element = _FILL_TYPES[width]
+        target.view(element).fill(numpy.frombuffer(pattern, dtype=element)[0])
 
     def copy_to(self, source_offset: int, target: "Buffer", target_offset: int, length: int,
                 operation: str = "copy") -> None:

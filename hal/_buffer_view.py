@@ -37,6 +37,10 @@ def _element_count(shape: tuple[int, ...]) -> int:
     return count
 
 
+EAGER_COPY_BYTES = 64 * 1024
+"""Protected arrays up to this size are copied at once rather than viewed."""
+
+
 def _shape_and_count(shape) -> tuple[tuple[int, ...], int]:
     """A view's shape as a tuple of ints, and its element count;
     INVALID_ARGUMENT for a negative dimension. The usual shape (a tuple of
@@ -163,7 +167,8 @@ class BufferView:
         compiler may reuse an argument's buffer for a result (a sort or a
         scatter in place), and a protected array then gets a private copy the
         first time a dispatch binds it or a write reaches it, so the caller's
-        array never changes (IREE's Python API copies every input instead)."""
+        array never changes (IREE's Python API copies every input instead).
+        A protected array of at most ``EAGER_COPY_BYTES`` is copied at once."""
         array = numpy.asarray(array)
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
@@ -174,8 +179,12 @@ class BufferView:
             fields = _sub_byte_fields(array, element_type)
             packed = pack_bits(fields, element_type.bit_count)
             return cls(Buffer(packed), array.shape, element_type)
-        if not (array.flags.c_contiguous and address_of(array) % ALLOCATION_ALIGNMENT == 0):
-            array = aligned_array(array)  # our own copy: nothing to protect
+        if not (array.flags.c_contiguous and address_of(array) % ALLOCATION_ALIGNMENT == 0) \
+                or (protect and array.nbytes <= EAGER_COPY_BYTES):
+            # Our own copy, so nothing to protect: for a small array copying
+            # now is cheaper than protecting it and copying when a dispatch
+            # binds it (which, with no per-binding read-only flag, it would).
+            array = aligned_array(array)
         elif protect and array.flags.writeable:
             array = array.view()
             array.flags.writeable = False

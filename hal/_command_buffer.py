@@ -22,7 +22,7 @@ from ._buffer import Buffer
 from ._executable import DispatchState, Executable, run_in_order
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BufferReference:
     """A buffer range, direct (``buffer``) or from binding-table ``slot``."""
 
@@ -62,6 +62,9 @@ def _check_target(target: BufferReference, operation: str) -> None:
 
 
 class CommandBuffer:
+    __slots__ = ("modes", "categories", "binding_capacity", "commands", "finalized",
+                 "__weakref__")
+
     def __init__(self, modes: int = 0, categories: int = 0, binding_capacity: int = 0) -> None:
         self.modes = modes
         self.categories = categories
@@ -85,7 +88,9 @@ class CommandBuffer:
                           f"({len(executable.function_names)} functions)")
         if isinstance(workgroups, tuple) and any(count < 0 for count in workgroups):
             raise VMError(StatusCode.INVALID_ARGUMENT, f"negative workgroup count {workgroups}")
-        self._record(("dispatch", executable, ordinal, workgroups, tuple(constants), list(bindings)))
+        self._record(("dispatch", executable, ordinal, workgroups,
+                      constants if constants.__class__ is tuple else tuple(constants),
+                      tuple(bindings)))
 
     def fill(self, target: BufferReference, pattern: bytes) -> None:
         _check_target(target, _FILL)

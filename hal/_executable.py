@@ -23,7 +23,7 @@ def run_in_order(count: int, body: Callable[[int, int], None]) -> None:
         body(0, count)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DispatchState:
     """What one dispatch hands every workgroup.
 

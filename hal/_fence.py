@@ -21,16 +21,24 @@ from ._semaphore import Semaphore
 
 
 class Fence:
-    """A set of (semaphore, value) timepoints."""
+    """A set of (semaphore, value) timepoints.
+
+    The timepoints are a tuple of pairs, one per semaphore: most fences have
+    one, and a tuple holds it in a third of a dictionary's memory (a call
+    suspended on a fence keeps a few of them alive).
+    """
 
     __slots__ = ("_timepoints", "__weakref__")
 
     def __init__(self, timepoints: dict[Semaphore, int] | None = None) -> None:
-        self._timepoints: dict[Semaphore, int] = dict(timepoints or {})
+        self._timepoints: tuple[tuple[Semaphore, int], ...] = \
+            tuple(timepoints.items()) if timepoints else ()
 
     @classmethod
     def at(cls, semaphore: Semaphore, value: int) -> "Fence":
-        return cls({semaphore: value})
+        fence = cls.__new__(cls)
+        fence._timepoints = ((semaphore, value),)
+        return fence
 
     @classmethod
     def join(cls, fences) -> "Fence":
@@ -38,25 +46,31 @@ class Fence:
         joined = cls()
         for fence in fences:
             if fence is not None:
-                for semaphore, value in fence._timepoints.items():
+                for semaphore, value in fence._timepoints:
                     joined.insert(semaphore, value)
         return joined
 
     def insert(self, semaphore: Semaphore, value: int) -> None:
-        current = self._timepoints.get(semaphore)
-        if current is None or value > current:
-            self._timepoints[semaphore] = value
+        """Adds a timepoint, or raises the one of ``semaphore`` to ``value``."""
+        timepoints = self._timepoints
+        for index, (existing, current) in enumerate(timepoints):
+            if existing is semaphore:
+                if value > current:
+                    self._timepoints = (timepoints[:index] + ((semaphore, value),)
+                                        + timepoints[index + 1:])
+                return
+        self._timepoints = timepoints + ((semaphore, value),)
 
     @property
     def timepoints(self) -> list[tuple[Semaphore, int]]:
-        return list(self._timepoints.items())
+        return list(self._timepoints)
 
     def __len__(self) -> int:
         return len(self._timepoints)
 
     def query(self) -> StatusCode:
         """OK when reached, DEFERRED while pending, or the failure's status."""
-        for semaphore, value in self._timepoints.items():
+        for semaphore, value in self._timepoints:
             failure = semaphore.failure
             if failure is not None:
                 return failure.status
@@ -66,11 +80,14 @@ class Fence:
 
     def reached(self) -> bool:
         """True when every timepoint is reached; raises a failed semaphore's error."""
-        return all(semaphore.reached(value) for semaphore, value in self._timepoints.items())
+        for semaphore, value in self._timepoints:
+            if not semaphore.reached(value):
+                return False
+        return True
 
     def signal(self) -> None:
         """Signals every timepoint (values already passed are left alone)."""
-        for semaphore, value in self._timepoints.items():
+        for semaphore, value in self._timepoints:
             if semaphore.value < value:
                 semaphore.signal(value)
 
@@ -78,7 +95,7 @@ class Fence:
         """Calls ``callback(None)`` once every timepoint is reached, or
         ``callback(failure)`` on the first failure; exactly once, from
         whichever thread completes the fence."""
-        timepoints = list(self._timepoints.items())
+        timepoints = self._timepoints
         if not timepoints:
             callback(None)
             return
@@ -105,7 +122,7 @@ class Fence:
             semaphore.notify_when_reached(value, arrived)
 
     def fail(self, error: BaseException) -> None:
-        for semaphore in self._timepoints:
+        for semaphore, _ in self._timepoints:
             semaphore.fail(error)
 
     def wait(self, timeout: float = math.inf) -> Awaitable[None]:
@@ -113,13 +130,13 @@ class Fence:
         A fence of one timepoint is that semaphore's own wait (one coroutine
         less per waiter)."""
         if len(self._timepoints) == 1:
-            ((semaphore, value),) = self._timepoints.items()
+            ((semaphore, value),) = self._timepoints
             return semaphore.wait(value, timeout)
         return self._wait_all(timeout)
 
     async def _wait_all(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for semaphore, value in self._timepoints.items():
+        for semaphore, value in self._timepoints:
             remaining = deadline - time.monotonic() if timeout != math.inf else math.inf
             if remaining <= 0 and not semaphore.reached(value):
                 raise VMError(StatusCode.DEADLINE_EXCEEDED,

@@ -661,16 +661,19 @@ def fence_await(state, timeout_milliseconds, flags, fences):
     return _await_fence(joined, timeout)
 
 
-async def _await_fence(fence: Fence, timeout: float) -> int:
-    """``fence.await`` once it must suspend: 0, or DEADLINE_EXCEEDED (4) on
-    timeout; a failed fence raises its failure."""
+async def _await_fence(fence: Fence, timeout: float) -> tuple[int]:
+    """``fence.await`` once it must suspend: its result tuple, ``(0,)``, or
+    ``(4,)`` (DEADLINE_EXCEEDED) on timeout; a failed fence raises its
+    failure. (A yielding export's awaitable gives the whole result tuple.)"""
     try:
         await fence.wait(timeout)
     except VMError as error:
         if error.status == StatusCode.DEADLINE_EXCEEDED:
-            return int(StatusCode.DEADLINE_EXCEEDED)
+            return (int(StatusCode.DEADLINE_EXCEEDED),)
         raise
-    return 0
+    return _REACHED
+
+_REACHED = (0,)
 
 
 def fence_create(state, device, flags):

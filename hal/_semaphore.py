@@ -135,13 +135,12 @@ class Semaphore:
             if self._value >= value:
                 return None
             wakeup = Wakeup()
-            self._waiters.append((value, wakeup.wake_with))
+            self._waiters.append((value, wakeup))
             return wakeup
 
     def _unregister(self, wakeup: Wakeup) -> None:
         with self._lock:
-            self._waiters = [(t, c) for t, c in self._waiters
-                             if getattr(c, "__self__", None) is not wakeup]
+            self._waiters = [(t, c) for t, c in self._waiters if c is not wakeup]
 
     async def wait(self, value: int, timeout: float = math.inf) -> None:
         """Suspends until the timeline reaches ``value`` (seconds of ``timeout``).

@@ -58,6 +58,10 @@ class Wakeup:
         """:meth:`wake`, in the shape of a semaphore callback."""
         self.wake()
 
+    __call__ = wake_with
+    """A wakeup is itself a semaphore callback: a waiter list holds it, not
+    a bound method made for each wait."""
+
     @property
     def woken(self) -> bool:
         return self._woken

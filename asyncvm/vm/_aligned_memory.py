@@ -42,7 +42,17 @@ def aligned_array(values, dtype=None) -> numpy.ndarray:
     (kernels compiled for the host assume the HAL's 64-byte alignment).
     """
     values = numpy.asarray(values, dtype=dtype)
-    storage = allocate_storage(values.nbytes, zeroed=False)
-    array = storage.view(values.dtype).reshape(values.shape)
+    length = values.nbytes
+    if length < 0 or length > MAX_ALLOCATION_BYTES:
+        raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"cannot allocate {length} bytes")
+    try:
+        raw = numpy.empty(length + ALLOCATION_ALIGNMENT, dtype=numpy.uint8)
+    except MemoryError:
+        raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
+            from None
+    # The typed array straight over the aligned bytes: two array objects
+    # (the raw block and the result), not a chain of slices and views.
+    array = numpy.ndarray(values.shape, values.dtype, raw,
+                          (-address_of(raw)) % ALLOCATION_ALIGNMENT)
     numpy.copyto(array, values)
     return array

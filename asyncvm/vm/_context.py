@@ -253,8 +253,11 @@ class Context:
             await state.deinitialize(self)
 
     async def invoke(self, function: Function | str, *arguments: Any,
-                     timeout: float | None = None) -> tuple:
-        """Invokes an export with Python arguments; returns its results as a tuple.
+                     timeout: float | None = None,
+                     convert: Callable[[tuple], tuple] | None = None) -> tuple:
+        """Invokes an export with Python arguments; returns its results as a tuple
+        (passed through ``convert`` first, when given: a caller that converts
+        results needs no coroutine frame of its own over this one).
 
         Arguments are checked against the calling convention (INVALID_ARGUMENT
         names the argument). The first call runs the module initializers.
@@ -275,18 +278,20 @@ class Context:
             if tracer is None and timeout is None and self._initialized \
                     and self._initialize_error is None:
                 # The common case in one coroutine frame over the driver's.
-                results = await invoke_callable(function.callable, values,
-                                                max_depth=self.max_depth,
-                                                time_slice=self.time_slice)
-                return unmarshal_results(function, results)
+                results = unmarshal_results(function, await invoke_callable(
+                    function.callable, values, max_depth=self.max_depth,
+                    time_slice=self.time_slice))
+                return results if convert is None else convert(results)
             if tracer is not None:
                 identifier = tracer.new_id()
                 tracer.begin_async(function.full_name, "invocation", identifier)
                 try:
-                    return await self._invoke(function, values, timeout)
+                    results = await self._invoke(function, values, timeout)
                 finally:
                     tracer.end_async(function.full_name, "invocation", identifier)
-            return await self._invoke(function, values, timeout)
+            else:
+                results = await self._invoke(function, values, timeout)
+            return results if convert is None else convert(results)
         finally:
             with self._thread_lock:
                 self._running -= 1

@@ -31,9 +31,10 @@ class Export:
     """One row: the export's name, its IREE calling convention, the function,
     optional reflection attributes, and ``yields``: whether the function may
     return an awaitable for the invocation to suspend on (IREE marks such
-    imports ``vm.yield``; ``hal.fence.await`` is one). A row that does not
-    yield must return its results directly: its calls skip the awaitable
-    test (see :func:`~asyncvm.vm.direct_export`)."""
+    imports ``vm.yield``; ``hal.fence.await`` is one), which must resolve to
+    the result tuple. A row that does not yield returns its results
+    directly: its calls skip the awaitable test (see
+    :func:`~asyncvm.vm.direct_export`)."""
 
     name: str
     calling_convention: str

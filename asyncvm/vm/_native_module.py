@@ -85,6 +85,28 @@ async def _finish(awaitable: Any, where: str, convert_results: Callable[[Any], t
     return convert_results(result)
 
 
+def yielding_export(function: Callable, where: str, calling_convention: str) -> Callable:
+    """The VM callable of a trusted export that may suspend (a table row
+    with ``yields``): its plain results are normalized as usual; an
+    awaitable it returns goes to the invocation driver as it is, and must
+    resolve to the result tuple (no wrapping coroutine: a suspended call
+    keeps one frame less). An exception other than VMError raised by the
+    call becomes INTERNAL naming ``where``."""
+    normalize = result_normalizer(calling_convention)
+
+    def call(*arguments: Any) -> Any:
+        try:
+            result = function(*arguments)
+        except VMError:
+            raise
+        except Exception as error:
+            raise export_failure(where, error) from error
+        if result.__class__ in _PLAIN_RESULTS or not inspect.isawaitable(result):
+            return normalize(result)
+        return result
+    return functools.wraps(function)(call)
+
+
 def direct_export(function: Callable, where: str, calling_convention: str) -> Callable:
     """The VM callable of a trusted export that never suspends (a table row
     without ``yields``): one frame around ``function``, specialised for the
@@ -170,7 +192,7 @@ class NativeModule(Module):
             self._add(descriptor, row.function, direct=not row.yields)
 
     def _add(self, descriptor: FunctionDescriptor, function: Callable, *,
-             direct: bool = False) -> None:
+             direct: bool | None = None) -> None:
         if descriptor.name in self._functions:
             raise VMError(StatusCode.ALREADY_EXISTS,
                           f"module {self.name!r} already exports {descriptor.name!r}")
@@ -178,14 +200,18 @@ class NativeModule(Module):
                                             self._adapt_export(descriptor, function, direct))
 
     def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable,
-                      direct: bool = False) -> Callable:
-        """The VM function protocol callable for ``function``: the
-        :func:`direct_export` of a table row that does not yield (and is no
-        coroutine function), else the general :func:`adapt_export`.
+                      direct: bool | None = None) -> Callable:
+        """The VM function protocol callable for ``function``: for a table
+        row (``direct`` not None) that is no coroutine function, the
+        :func:`direct_export` of one that does not yield or the
+        :func:`yielding_export` of one that does; else (decorated exports,
+        coroutine functions) the general :func:`adapt_export`.
         Subclasses that convert values override this."""
         where = f"{self.name}.{descriptor.name}"
-        if direct and not inspect.iscoroutinefunction(function):
-            return direct_export(function, where, descriptor.calling_convention)
+        if direct is not None and not inspect.iscoroutinefunction(function):
+            if direct:
+                return direct_export(function, where, descriptor.calling_convention)
+            return yielding_export(function, where, descriptor.calling_convention)
         return adapt_export(function, where, result_normalizer(descriptor.calling_convention))
 
     def export(self, calling_convention: str, name: str | None = None,

@@ -81,7 +81,7 @@ class PythonModule(NativeModule):
         return register
 
     def _add(self, descriptor: FunctionDescriptor, function: Callable, raw: bool = False, *,
-             direct: bool = False) -> None:
+             direct: bool | None = None) -> None:
         # ``direct`` (table rows) does not apply: a Python export is always
         # adapted with its value checks.
         if descriptor.name not in self._sources:  # a duplicate fails in NativeModule._add
@@ -89,7 +89,7 @@ class PythonModule(NativeModule):
         super()._add(descriptor, function)
 
     def _adapt_export(self, descriptor: FunctionDescriptor, function: Callable,
-                      direct: bool = False) -> Callable:
+                      direct: bool | None = None) -> Callable:
         # Outside a context there is no ref-type registry: refs are converted
         # but not checked. Each context's state adapts its own (see below).
         return self._adapt_with(descriptor, KnownRefs(None))
