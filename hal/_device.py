@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import fnmatch
+import itertools
 import os
 import threading
 from typing import Callable
@@ -38,6 +39,9 @@ from ._native_loaders import native_loaders
 from ._queue_workers import QueueWorkers
 
 DRIVERS = ("local-sync", "local-task")
+
+SLICES_PER_WORKER = 4
+"""How finely ``Device.for_each`` cuts a parallel dispatch, per worker."""
 
 
 class Device:
@@ -72,27 +76,41 @@ class Device:
     def for_each(self, count: int, body: Callable[[int, int], None]) -> None:
         """Runs ``body(first, end)`` over slices of ``range(count)``, in parallel
         on local-task while a queue worker is idle (on this thread alone
-        otherwise); returns when all are done, raising the first failure."""
+        otherwise); returns when all are done, raising the first failure.
+
+        In parallel, the range is cut into up to ``SLICES_PER_WORKER`` slices
+        per worker, and this thread and the helpers it wakes each claim the
+        next unclaimed slice until none is left: a thread that the system
+        delays (two cores shared with other work) then holds up only its
+        current slice, not a fixed half of the dispatch.
+        """
         if self._workgroup_pool is None or count < 2 or self.workers < 2 \
                 or self._running >= self.workers:
             if count:
                 body(0, count)
             return
-        slices = min(self.workers, count)
+        slices = min(self.workers * SLICES_PER_WORKER, count)
         bounds = [count * i // slices for i in range(slices + 1)]
-        futures = [self._workgroup_pool.submit(body, bounds[i], bounds[i + 1])
-                   for i in range(1, slices)]
-        failure = None
-        try:
-            body(bounds[0], bounds[1])
-        except Exception as error:
-            failure = error
-        for future in futures:
-            error = future.exception()
-            if error is not None and failure is None:
-                failure = error
-        if failure is not None:
-            raise failure
+        claim = itertools.count().__next__  # atomic under the GIL
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            while not failures:
+                index = claim()
+                if index >= slices:
+                    return
+                try:
+                    body(bounds[index], bounds[index + 1])
+                except BaseException as error:  # the first failure is raised below
+                    failures.append(error)
+
+        helpers = [self._workgroup_pool.submit(work)
+                   for _ in range(min(self.workers, slices) - 1)]
+        work()
+        for helper in helpers:
+            helper.result()
+        if failures:
+            raise failures[0]
 
     # -- queries ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ and carry failures to their signal fences only."""
 from __future__ import annotations
 
 import threading
+import time
 
 import anyio
 import numpy
@@ -112,9 +113,18 @@ def test_local_task_spreads_workgroups_over_workers():
     def body(first, end):
         with lock:
             seen.add(threading.get_ident())
+        time.sleep(0.005)  # slices are claimed as threads come free: keep this one busy
 
     device.for_each(64, body)
     assert len(seen) == 2
+    covered = []
+
+    def record(first, end):
+        with lock:
+            covered.extend(range(first, end))
+
+    device.for_each(37, record)
+    assert sorted(covered) == list(range(37))  # every workgroup once
 
     def failing(first, end):
         if first > 0:
@@ -173,6 +183,7 @@ def test_workgroups_split_only_while_a_queue_worker_is_idle():
         def body(first, end):
             with lock:
                 threads.add(threading.get_ident())
+            time.sleep(0.002)  # slices go to threads as they come free: stay busy a while
         device.for_each(64, body)
 
     # One operation running: the other worker is idle, so the dispatch splits.
