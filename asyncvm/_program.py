@@ -204,9 +204,10 @@ class Program:
         function = self._functions.get(name) if name.__class__ is str else None
         if function is None:
             function = name if name.__class__ is Function else self.lookup(name)
-        arguments = tuple(BufferView.from_array(value, protect=True)
-                          if isinstance(value, numpy.ndarray) else value for value in arguments)
-        return self.context.invoke(function, *arguments, timeout=timeout, convert=_as_arrays)
+        return self.context.invoke(
+            function, *[_from_array(value, protect=True) if value.__class__ is numpy.ndarray
+                        or isinstance(value, numpy.ndarray) else value for value in arguments],
+            timeout=timeout, convert=_as_arrays)
 
     def invoke_sync(self, name: str | Function | ProgramFunction, *arguments: Any,
                     timeout: float | None = None) -> tuple:
@@ -235,6 +236,9 @@ class Program:
 
     async def __aexit__(self, kind, error, traceback) -> None:
         await self.close()
+
+
+_from_array = BufferView.from_array
 
 
 def _as_arrays(results: tuple) -> tuple:

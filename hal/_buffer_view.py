@@ -169,22 +169,27 @@ class BufferView:
         first time a dispatch binds it or a write reaches it, so the caller's
         array never changes (IREE's Python API copies every input instead).
         A protected array of at most ``EAGER_COPY_BYTES`` is copied at once."""
-        array = numpy.asarray(array)
+        if array.__class__ is not numpy.ndarray:
+            array = numpy.asarray(array)
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
         else:
             element_type = ElementType(element_type)
+        if protect and array.nbytes <= EAGER_COPY_BYTES and element_type.is_byte_aligned:
+            # A small protected array: our own copy, made now (cheaper than
+            # protecting it and copying when a dispatch binds it, which with
+            # no per-binding read-only flag it would), straight into the
+            # buffer's aligned bytes.
+            storage = allocate_storage(array.nbytes, zeroed=False)
+            numpy.copyto(numpy.ndarray(array.shape, array.dtype, storage), array)
+            return cls(Buffer(storage), array.shape, element_type)
         if not element_type.is_byte_aligned:
             _check_packable(element_type)
             fields = _sub_byte_fields(array, element_type)
             packed = pack_bits(fields, element_type.bit_count)
             return cls(Buffer(packed), array.shape, element_type)
-        if not (array.flags.c_contiguous and address_of(array) % ALLOCATION_ALIGNMENT == 0) \
-                or (protect and array.nbytes <= EAGER_COPY_BYTES):
-            # Our own copy, so nothing to protect: for a small array copying
-            # now is cheaper than protecting it and copying when a dispatch
-            # binds it (which, with no per-binding read-only flag, it would).
-            array = aligned_array(array)
+        if not (array.flags.c_contiguous and address_of(array) % ALLOCATION_ALIGNMENT == 0):
+            array = aligned_array(array)  # our own copy: nothing to protect
         elif protect and array.flags.writeable:
             array = array.view()
             array.flags.writeable = False

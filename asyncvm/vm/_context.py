@@ -31,6 +31,7 @@ instruction budget). docs/serving.md gives the checkpoint rules.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -42,7 +43,7 @@ from ._instance import Instance
 from ._invocation import DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, invoke_callable
 from ._module import Module, ModuleState, ResolvedImport, resolve_qualified_name
 from ._status import StatusCode, VMError
-from ._values import ValueKind, coerce_argument
+from ._values import ValueKind, coerce_argument, round_f32
 
 
 @dataclass(frozen=True)
@@ -346,20 +347,50 @@ def _conventions_compatible(imported: str, exported: str) -> bool:
 
 
 def marshal_arguments(function: Function, arguments: tuple) -> list:
-    """Checks caller arguments against ``function``'s convention and converts them."""
-    slots = function.signature.arguments
+    """Checks caller arguments against ``function``'s convention and converts
+    them. Refs and in-range Python ints and floats (the usual arguments) pass
+    with one class test each; anything else goes through
+    :func:`~asyncvm.vm._values.coerce_argument`, and errors name the argument."""
+    slots = _argument_slots(function.calling_convention)
     if len(arguments) != len(slots):
         raise VMError(StatusCode.INVALID_ARGUMENT,
                       f"{function.full_name} takes {len(slots)} argument(s) "
                       f"({function.calling_convention}), got {len(arguments)}")
-    values = []
-    for index, (slot, value) in enumerate(zip(slots, arguments)):
-        what = f"{function.full_name} argument {index}"
-        if isinstance(slot, Span):
-            values.append(_marshal_span(slot, value, what))
-        else:
-            values.append(coerce_argument(slot, value, what))
+    values = list(arguments)
+    for index, (slot, quick) in enumerate(slots):
+        if slot is ValueKind.REF:
+            continue  # any object or None
+        value = values[index]
+        if quick is None or value.__class__ is not quick:
+            values[index] = _marshal_slot(function, index, slot, value)
+        elif slot is ValueKind.I32:
+            if not -0x80000000 <= value <= 0x7FFFFFFF:
+                values[index] = _marshal_slot(function, index, slot, value)
+        elif slot is ValueKind.I64:
+            if not -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
+                values[index] = _marshal_slot(function, index, slot, value)
+        elif slot is ValueKind.F32:
+            values[index] = round_f32(value)
     return values
+
+
+_QUICK_CLASSES = {ValueKind.I32: int, ValueKind.I64: int, ValueKind.F32: float,
+                  ValueKind.F64: float}
+
+
+@lru_cache(maxsize=4096)
+def _argument_slots(calling_convention: str) -> tuple:
+    """Per argument slot: (slot, the Python class that needs no conversion
+    beyond a range check, or None)."""
+    return tuple((slot, None if isinstance(slot, Span) else _QUICK_CLASSES.get(slot, None))
+                 for slot in parse_calling_convention(calling_convention).arguments)
+
+
+def _marshal_slot(function: Function, index: int, slot: Any, value: Any) -> Any:
+    what = f"{function.full_name} argument {index}"
+    if isinstance(slot, Span):
+        return _marshal_span(slot, value, what)
+    return coerce_argument(slot, value, what)
 
 
 def _marshal_span(slot: Span, value: Any, what: str) -> list:
