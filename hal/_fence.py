@@ -125,6 +125,24 @@ class Fence:
         for semaphore, _ in self._timepoints:
             semaphore.fail(error)
 
+    def outcome_when_reached(self, result: object) -> Awaitable:
+        """An awaitable of ``result`` once every timepoint is reached (raising
+        a failed semaphore's error), with no deadline. A fence of one
+        timepoint waits on that semaphore's wakeup itself (on asyncio a bare
+        future: no coroutine frame for a suspended call to keep); giving up
+        the wait leaves the wakeup registered until the semaphore signals or
+        fails."""
+        if len(self._timepoints) == 1:
+            ((semaphore, value),) = self._timepoints
+            wakeup = semaphore.register_wakeup(value)
+            if wakeup is not None:
+                return wakeup.outcome(result)
+        return self._wait_then(result)
+
+    async def _wait_then(self, result: object) -> object:
+        await self.wait()
+        return result
+
     def wait(self, timeout: float = math.inf) -> Awaitable[None]:
         """Suspends until every timepoint is reached (seconds of ``timeout``).
         A fence of one timepoint is that semaphore's own wait (one coroutine

@@ -657,8 +657,9 @@ def fence_await(state, timeout_milliseconds, flags, fences):
     joined = fences[0] if len(fences) == 1 and fences[0] is not None else Fence.join(fences)
     if joined.reached():
         return 0
-    timeout = math.inf if timeout_milliseconds < 0 else timeout_milliseconds / 1000.0
-    return _await_fence(joined, timeout)
+    if timeout_milliseconds < 0:  # no timeout: the fence's own awaitable of the results
+        return joined.outcome_when_reached(_REACHED)
+    return _await_fence(joined, timeout_milliseconds / 1000.0)
 
 
 async def _await_fence(fence: Fence, timeout: float) -> tuple[int]:

@@ -23,26 +23,11 @@ import anyio
 
 from asyncvm.vm import StatusCode, VMError
 
+from ._failures import as_failure, reraise
 from ._wakeup import Wakeup
 
 MAX_VALUE = (1 << 64) - 1
 """IREE's failure sentinel value; a semaphore never reaches it by signalling."""
-
-
-def as_failure(error: BaseException) -> VMError:
-    if isinstance(error, VMError):
-        return error
-    return VMError(StatusCode.ABORTED, f"{type(error).__name__}: {error}")
-
-
-def reraise(failure: VMError) -> VMError:
-    """A fresh error for one waiter, so waiters never share (and extend) one
-    exception object: the status and message, with where the work failed
-    folded into the message."""
-    message = failure.message
-    if failure.backtrace:
-        message += f" (at {failure.backtrace[0]})"
-    return VMError(failure.status, message)
 
 
 class Semaphore:
@@ -127,8 +112,13 @@ class Semaphore:
 
     # -- waiting (event-loop thread) ---------------------------------------------------
 
-    def _register(self, value: int) -> Wakeup | None:
-        """A wakeup for ``value``, or None if it is already reached (raises if failed)."""
+    def register_wakeup(self, value: int) -> Wakeup | None:
+        """A wakeup woken once the timeline reaches ``value`` (or fails, the
+        failure passed to it), or None if it is already reached; raises the
+        failure if the semaphore has failed. Event-loop thread only. The
+        wakeup stays registered until the semaphore reaches the value or
+        fails, even if its waiter gives up (see :meth:`wait` for a wait
+        that unregisters)."""
         with self._lock:
             if self._failure is not None:
                 raise reraise(self._failure)
@@ -147,7 +137,7 @@ class Semaphore:
 
         Returns without suspending if already reached. A zero timeout polls.
         """
-        wakeup = self._register(value)
+        wakeup = self.register_wakeup(value)
         if wakeup is None:
             return
         try:

@@ -16,22 +16,31 @@ import threading
 
 import trio
 
+from ._failures import reraise
+
 
 class Wakeup:
-    __slots__ = ("_thread", "_woken", "_future", "_loop", "_event", "_schedule")
+    """See the module docstring. On asyncio the waiter waits on one future,
+    made when somebody waits; on trio the waiting task is parked with
+    ``trio.lowlevel.wait_task_rescheduled`` and rescheduled when woken (no
+    Event and parking lot per wakeup)."""
+
+    __slots__ = ("_thread", "_woken", "_future", "_loop", "_task", "_schedule", "_failure",
+                 "_result")
 
     def __init__(self) -> None:
         self._thread = threading.get_ident()
         self._woken = False
-        self._future = None
+        self._future = None  # asyncio: the future a waiter awaits
+        self._task = None  # trio: the parked task
+        self._failure = None  # set by a semaphore that failed instead of reaching its value
+        self._result = None  # what outcome() gives once woken without a failure
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio: trio
             self._loop = None
-            self._event = trio.Event()
             self._schedule = trio.lowlevel.current_trio_token().run_sync_soon
-        else:  # one future, made when somebody waits (no Event, no deque of waiters)
-            self._event = None
+        else:
             self._schedule = self._loop.call_soon_threadsafe
 
     def wake(self) -> None:
@@ -49,13 +58,21 @@ class Wakeup:
 
     def _set(self) -> None:
         """On the loop's thread: completes the wait."""
-        if self._event is not None:
-            self._event.set()
+        if self._loop is None:
+            task, self._task = self._task, None
+            if task is not None:
+                trio.lowlevel.reschedule(task)
         elif self._future is not None and not self._future.done():
-            self._future.set_result(None)
+            if self._failure is not None:
+                self._future.set_exception(reraise(self._failure))
+            else:
+                self._future.set_result(self._result)
 
-    def wake_with(self, _failure: object = None) -> None:
-        """:meth:`wake`, in the shape of a semaphore callback."""
+    def wake_with(self, failure: BaseException | None = None) -> None:
+        """:meth:`wake`, in the shape of a semaphore callback: a failure given
+        is what :meth:`outcome` raises."""
+        if failure is not None and not self._woken:
+            self._failure = failure
         self.wake()
 
     __call__ = wake_with
@@ -66,11 +83,44 @@ class Wakeup:
     def woken(self) -> bool:
         return self._woken
 
+    def outcome(self, result: object):
+        """An awaitable of ``result`` once woken, or of the failure the wake
+        carried (raised). On asyncio it is a bare future, the smallest thing
+        a suspended call can wait on; on trio one coroutine. Cancelling the
+        wait cancels only this waiter. One waiter per wakeup."""
+        self._result = result
+        if self._loop is None:
+            return self._trio_outcome()
+        future = self._future = self._loop.create_future()
+        if self._woken:  # woken before anybody waited
+            self._set()
+        return future
+
+    async def _trio_outcome(self):
+        await self._trio_park()
+        if self._failure is not None:
+            raise reraise(self._failure)
+        return self._result
+
+    async def _trio_park(self) -> None:
+        """Parks the current trio task until woken (at once if already woken,
+        after a checkpoint); cancellable."""
+        if self._woken:
+            await trio.lowlevel.checkpoint()
+            return
+        self._task = trio.lowlevel.current_task()
+
+        def abort(_raise_cancel) -> trio.lowlevel.Abort:
+            self._task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
     async def wait(self) -> None:
         """Suspends until :meth:`wake`; returns at once if already woken.
         One waiter per wakeup; cancellable."""
-        if self._event is not None:
-            await self._event.wait()
+        if self._loop is None:
+            await self._trio_park()
             return
         if self._woken:
             return
