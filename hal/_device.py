@@ -155,6 +155,11 @@ class Device:
         is nothing to do but order the fences.
         """
         tracer = active_tracer()
+        if tracer is None and self._queue_pool is None and (wait is None or wait.quietly_reached()):
+            # local-sync, waits met: the work runs now, with no operation
+            # object and no callback registered on the wait's semaphores.
+            _run_and_signal(work, signal, None)
+            return
         if tracer is not None:
             tracer.instant("queue.submit", "queue", device=self.identifier)
         operation = _QueueOperation(self, signal, work, tracer)
@@ -184,6 +189,22 @@ class Device:
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier}>"
+
+
+def _run_and_signal(work: Callable[[], None] | None, signal: Fence | None, failure) -> None:
+    """Runs ``work`` (unless ``failure``: the wait failed), then signals
+    ``signal``, or fails it with the failure or the work's error."""
+    if failure is None and work is not None:
+        try:
+            work()
+        except Exception as error:  # the work's failure belongs to its fence
+            failure = error if isinstance(error, VMError) else VMError(
+                StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+    if signal is not None:
+        if failure is None:
+            signal.signal()
+        else:
+            signal.fail(failure)
 
 
 class _Execution:
@@ -244,20 +265,24 @@ class _QueueOperation:
         """Does the work (unless the wait failed), then signals or fails ``signal``."""
         work, tracer = self.work, self.tracer
         self.work = None  # what the work holds is released as soon as it is done
-        if failure is None and work is not None:
-            began = tracer.now() if tracer is not None else 0.0
-            try:
-                work()
-            except Exception as error:  # the work's failure belongs to its fence
-                failure = error if isinstance(error, VMError) else VMError(
-                    StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-            if tracer is not None:
-                tracer.complete("queue.work", "queue", began, device=self.device.identifier,
-                                failed=failure is not None)
-        del work
-        signal = self.signal
-        if signal is not None:
-            if failure is None:
-                signal.signal()
-            else:
-                signal.fail(failure)
+        if tracer is not None and work is not None and failure is None:
+            work = _TracedWork(work, tracer, self.device.identifier)
+        _run_and_signal(work, self.signal, failure)
+
+
+class _TracedWork:
+    """Queue work that records itself in a trace (``queue.work``)."""
+
+    __slots__ = ("work", "tracer", "device")
+
+    def __init__(self, work: Callable[[], None], tracer, device: str) -> None:
+        self.work, self.tracer, self.device = work, tracer, device
+
+    def __call__(self) -> None:
+        began = self.tracer.now()
+        failed = True
+        try:
+            self.work()
+            failed = False
+        finally:
+            self.tracer.complete("queue.work", "queue", began, device=self.device, failed=failed)

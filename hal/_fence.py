@@ -78,6 +78,14 @@ class Fence:
                 return StatusCode.DEFERRED
         return StatusCode.OK
 
+    def quietly_reached(self) -> bool:
+        """True when every timepoint is reached; False while one is pending
+        or has failed (the failure then travels the general way)."""
+        for semaphore, value in self._timepoints:
+            if semaphore.failure is not None or semaphore.value < value:
+                return False
+        return True
+
     def reached(self) -> bool:
         """True when every timepoint is reached; raises a failed semaphore's error."""
         for semaphore, value in self._timepoints:
