@@ -86,13 +86,19 @@ TERMINATORS = frozenset(("@br", "@cond_br", "@br_table", "@return", "@fail", "@y
 class Instruction:
     """One row of the table: an opcode set ("core", "f32" or "f64") and its
     explicit opcode number in it, the mnemonic, the fields in encoding order
-    and the semantics (see the module docstring)."""
+    and the semantics (see the module docstring).
+
+    ``unwrapped`` is, for a template whose result wraps to the signed range
+    (integer ``add`` and ``sub``), the same template without the wrap: the
+    translator uses it where it proves the exact result already lies in
+    that range, so both give the same value."""
 
     opcode_set: str
     opcode: int
     mnemonic: str
     fields: tuple[Field, ...]
     semantics: str | None
+    unwrapped: str | None = None
 
     @property
     def is_block_marker(self) -> bool:
@@ -227,10 +233,11 @@ def _integer_ops(width: int) -> list[Instruction]:
     """The arithmetic rows i32 and i64 share, each with its explicit core
     opcode for either width (IREE's ``VMOpcodesCore.td``)."""
     t = f"i{width}"
+    unwrapped = {"add": "{left} + {right}", "sub": "{left} - {right}"}
     # stem, i32 opcode, i64 opcode, fields, semantics
     rows = [
-        ("add", 0x22, 0x2A, binary(t), _w(width, "{left} + {right}")),
-        ("sub", 0x23, 0x2B, binary(t), _w(width, "{left} - {right}")),
+        ("add", 0x22, 0x2A, binary(t), _w(width, unwrapped["add"])),
+        ("sub", 0x23, 0x2B, binary(t), _w(width, unwrapped["sub"])),
         ("mul", 0x24, 0x2C, binary(t), _w(width, "{left} * {right}")),
         ("div.s", 0x25, 0x2D, binary(t), f"_div_s{width}({{left}}, {{right}})"),
         ("div.u", 0x26, 0x2E, binary(t), f"_div_u{width}({{left}}, {{right}})"),
@@ -270,7 +277,8 @@ def _integer_ops(width: int) -> list[Instruction]:
         else:
             mnemonic = ".".join(parts + [t])
         opcode = i32_opcode if width == 32 else i64_opcode
-        result.append(Instruction("core", opcode, mnemonic, fields, semantics))
+        result.append(Instruction("core", opcode, mnemonic, fields, semantics,
+                                  unwrapped.get(stem)))
     return result
 
 

@@ -12,6 +12,11 @@ instruction's operand view (:mod:`._operands`). Translation happens once per
 module; the generated code is bound to each context's module state by
 calling ``_bind(state)``.
 
+Peepholes, each relying on a proof from :mod:`._liveness`: a compare that
+only steers the branch after it is tested in place; an ``add``/``sub`` step
+that provably stays in the signed range leaves out its wrap; a result that
+a ``br`` only copies into another register is written there directly.
+
 Suspension points in generated code, all ``yield`` to the invocation driver
 (see :mod:`asyncvm.vm._invocation`):
 
@@ -21,7 +26,9 @@ Suspension points in generated code, all ``yield`` to the invocation driver
   yields translates to a plain function and returns its result tuple directly;
 * ``vm.yield`` yields ``None``; a backward branch yields ``QUANTUM_CHECK``
   once the frame's instruction budget (``state.quantum``) is used up, and the
-  driver decides whether the time slice is over.
+  driver decides whether the time slice is over. The budget ``_q`` counts
+  instructions; a loop unit with a trip counter (see :class:`_Induction`)
+  counts it in trips instead, as the counter's distance to ``_end``.
 
 Every generated line maps back to the bytecode offset it came from, so a
 failure's traceback names ``module.function@pc``.
@@ -36,7 +43,7 @@ from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_conve
 
 from ._decoder import DecodedInstruction
 from ._instruction_set import IMPORT_BIT
-from ._liveness import compute_live_out
+from ._liveness import compute_liveness, unwrapped_steps
 from ._module_definition import ModuleDef
 from ._operands import BranchTarget
 
@@ -87,6 +94,19 @@ def _literal(value) -> str:
     return repr(value)
 
 
+@dataclass(frozen=True)
+class _Induction:
+    """The trip counter of a loop unit: ``register``, which the instruction
+    at ``pc`` steps by ``direction`` (1 or -1, proven not to wrap) on every
+    trip and nothing else in the loop writes. Each trip is charged ``cost``
+    instructions of the budget."""
+
+    register: str
+    pc: int
+    direction: int
+    cost: int
+
+
 class _Lines:
     """Collects generated lines with their indentation and source pc."""
 
@@ -112,9 +132,14 @@ class _FunctionTranslator:
         self.block_index: dict[int, int] = {}
         self.pc = 0
         self.uses_quantum = False
+        self.live_in: list[set[str]] = []
         self.live_out: list[set[str]] = []
+        self.exact_steps: dict[int, tuple[str, int]] = {}
+        self.retargeted: dict[int, str] = {}
+        self.folded_copies: dict[int, set[tuple[str, str]]] = {}
         self.fused_condition: str | None = None
         self.region: tuple[int, int, bool] | None = None
+        self.induction: _Induction | None = None
 
     # -- structure ---------------------------------------------------------------
 
@@ -145,9 +170,12 @@ class _FunctionTranslator:
 
     def translate(self) -> None:
         self._split_blocks()
-        self.live_out = compute_live_out(self.blocks, self.block_index)
+        self.live_in, self.live_out = compute_liveness(self.blocks, self.block_index)
         signature = self.module.signatures[self.ordinal].calling_convention
         parameters = parameter_names(signature)
+        self.exact_steps = unwrapped_steps(self.blocks, self.block_index)
+        for index in range(len(self.blocks)):
+            self._fold_edge_copies(index)
         out = self.out
         out.add(1, f"def f{self.ordinal}({', '.join(parameters)}):", self.ordinal, 0)
         primitives, refs = self._registers()
@@ -226,14 +254,33 @@ class _FunctionTranslator:
         return units
 
     def _emit_unit(self, unit: tuple[int, int, bool | None], depth: int) -> None:
+        """Emits a plain block, or a loop unit as a ``while True`` loop.
+
+        A loop with a trip counter ``x`` (stepping up; down is symmetric)
+        keeps its budget as the distance from ``x`` to ``_end``: its back
+        edge only compares, and the instructions left go back to ``_q``
+        when the loop is left::
+
+            _end = x + _q // cost + 1
+            while True:
+                <blocks>    # back edge: if x >= _end: a check; continue
+                break       # leaving: break
+            _q = (_end - x - 1) * cost
+        """
         first, last, guarded = unit
         out = self.out
-        out.add(depth, f"if _b <= {first}:", self.ordinal, self.blocks[first][0])
+        at = self.blocks[first][0]
+        out.add(depth, f"if _b <= {first}:", self.ordinal, at)
         if guarded is None:
             self._emit_block(first, depth + 1)
             return
         self.region = (first, last, guarded)
-        out.add(depth + 1, "while True:", self.ordinal, self.blocks[first][0])
+        induction = self.induction = self._induction(first, last, guarded)
+        if induction is not None:
+            counter, cost = induction.register, induction.cost
+            sign = "+" if induction.direction > 0 else "-"
+            out.add(depth + 1, f"_end = {counter} {sign} _q // {cost} {sign} 1", self.ordinal, at)
+        out.add(depth + 1, "while True:", self.ordinal, at)
         for index in range(first, last + 1):
             if index == first or not guarded:
                 self._emit_block(index, depth + 2)
@@ -242,7 +289,52 @@ class _FunctionTranslator:
                 self._emit_block(index, depth + 3)
         # Reached only when the last block falls through out of the loop.
         out.add(depth + 2, "break", self.ordinal, self.blocks[last][0])
+        if induction is not None:
+            distance = (f"_end - {counter}" if induction.direction > 0
+                        else f"{counter} - _end")
+            out.add(depth + 1, f"_q = ({distance} - 1) * {cost}", self.ordinal,
+                    self.blocks[last][0])
         self.region = None
+        self.induction = None
+
+    def _induction(self, first: int, last: int, guarded: bool) -> _Induction | None:
+        """The trip counter of the loop unit ``first..last``, if it has one.
+
+        The loop must run its blocks in order (not ``guarded``) and branch
+        back to its header only at the end of its last block, so a trip that
+        comes back has run each of its instructions once. The counter is a
+        register that one of them steps by one, by a step proven exact (so
+        the register moves monotonically), and that nothing else in the
+        loop writes, remaps of the edges out of it included.
+        """
+        if guarded:
+            return None
+        writers: dict[str, list[int | None]] = {}
+        back_edges = 0
+        for index in range(first, last + 1):
+            body = self.blocks[index][1]
+            for decoded in body:
+                folded = self.folded_copies.get(decoded.pc, ())
+                for target in decoded.targets:
+                    if self.block_index[target.pc] == first:
+                        if index != last or decoded is not body[-1]:
+                            return None
+                        back_edges += 1
+                    for source, register in target.remap:
+                        if (source.name, register.name) not in folded:
+                            writers.setdefault(register.name, []).append(None)
+                for register in decoded.writes:
+                    name = self.retargeted.get(decoded.pc, register.name)
+                    writers.setdefault(name, []).append(decoded.pc)
+        if back_edges != 1:
+            return None
+        cost = sum(len(self.blocks[index][1]) for index in range(first, last + 1)) or 1
+        for name, pcs in writers.items():
+            if len(pcs) == 1 and pcs[0] in self.exact_steps:
+                stepped, step = self.exact_steps[pcs[0]]
+                if stepped == name and step != 0:
+                    return _Induction(name, pcs[0], step, cost)
+        return None
 
     def _has_backward_branch(self) -> bool:
         for index, (_, body) in enumerate(self.blocks):
@@ -290,13 +382,50 @@ class _FunctionTranslator:
     def line(self, depth: int, text: str) -> None:
         self.out.add(depth, text, self.ordinal, self.pc)
 
-    def _remap(self, pairs, depth: int) -> None:
+    def _remap(self, pairs, depth: int, folded=()) -> None:
         for source, target in pairs:
-            self.line(depth, f"{target.name} = {source.name}")
+            if (source.name, target.name) not in folded:
+                self.line(depth, f"{target.name} = {source.name}")
 
-    def _branch(self, target: BranchTarget, current: int, depth: int) -> None:
-        self._remap(target.remap, depth)
+    def _branch(self, target: BranchTarget, current: int, depth: int, folded=()) -> None:
+        """Takes the edge ``target``: its remap copies (but those in
+        ``folded``, see :meth:`_fold_edge_copies`), then the jump."""
+        self._remap(target.remap, depth, folded)
         self._jump(self.block_index[target.pc], current, depth, count=True)
+
+    def _fold_edge_copies(self, index: int) -> None:
+        """Lets an instruction write straight into the register that the
+        ``br`` ending block ``index`` copies its result to.
+
+        For a (source, target) pair of the branch's remap that names neither
+        register elsewhere in the remap: when the last instruction writing
+        ``source`` is a template, nothing after it in the block names
+        ``source`` or ``target``, and ``source`` is dead once the edge is
+        taken, the template writes ``target`` and the copy is left out.
+        ``target`` gets the same value; ``source`` keeps an older one, which
+        nothing reads before writing it again.
+        """
+        body = self.blocks[index][1]
+        if not body or body[-1].instruction.semantics != "@br":
+            return
+        branch = body[-1]
+        edge = branch.targets[0]
+        names = [register.name for pair in edge.remap for register in pair]
+        dead = set(names) - self.live_in[self.block_index[edge.pc]]
+        for source, target in edge.remap:
+            if names.count(source.name) != 1 or names.count(target.name) != 1 \
+                    or source.name not in dead:
+                continue
+            for decoded in reversed(body[:-1]):
+                if any(register.name == source.name for register in decoded.writes):
+                    if decoded.instruction.is_template and decoded.pc not in self.retargeted:
+                        self.retargeted[decoded.pc] = target.name
+                        self.folded_copies.setdefault(branch.pc, set()).add(
+                            (source.name, target.name))
+                    break
+                if any(register.name in (source.name, target.name)
+                       for register in decoded.registers()):
+                    break
 
     def _jump(self, target: int, current: int, depth: int, *, count: bool) -> None:
         """Transfers control to block ``target`` from block ``current``.
@@ -304,13 +433,16 @@ class _FunctionTranslator:
         Forward: fall through the guards (``_b`` set unless it is the next
         block). Backward: to the header of the enclosing loop unit,
         ``continue`` its ``while``; otherwise restart the block dispatch.
-        ``count`` charges the instructions to the quantum on backward jumps.
+        ``count`` charges the backward jump to the quantum: the instructions
+        jumped back over, or a trip of a loop with a trip counter.
         """
         region = self.region
         if region is not None:
             first, last, guarded = region
             if target == first:
-                if count:
+                if count and self.induction is not None:
+                    self._trip_check(depth)
+                elif count:
                     self._quantum(current, target, depth)
                 if guarded:
                     self.line(depth, f"_b = {first}")
@@ -331,6 +463,16 @@ class _FunctionTranslator:
             self.line(depth, f"_b = {target}")
             self.line(depth, "continue")
 
+    def _trip_check(self, depth: int) -> None:
+        """A check once the trip counter reaches ``_end``, which then moves a
+        whole budget of trips further."""
+        induction = self.induction
+        counter = induction.register
+        compare, sign = (">=", "+") if induction.direction > 0 else ("<=", "-")
+        self.line(depth, f"if {counter} {compare} _end:")
+        self.line(depth + 1, f"_end = {counter} {sign} _QUANTUM // {induction.cost} {sign} 1")
+        self.line(depth + 1, "yield _CHECK")
+
     def _quantum(self, current: int, target: int, depth: int) -> None:
         cost = sum(len(self.blocks[i][1]) for i in range(target, current + 1)) or 1
         self.line(depth, f"_q -= {cost}")
@@ -346,14 +488,17 @@ class _FunctionTranslator:
         if semantics.startswith("@"):
             getattr(self, "_rule_" + semantics[1:])(decoded, block, depth)
             return
+        if decoded.pc in self.exact_steps:
+            semantics = instruction.unwrapped
         expression = semantics.format(**_template_operands(decoded))
         if decoded.writes:
-            self.line(depth, f"{decoded.writes[0].name} = {expression}")
+            result = self.retargeted.get(decoded.pc, decoded.writes[0].name)
+            self.line(depth, f"{result} = {expression}")
         else:
             self.line(depth, expression)
 
     def _rule_br(self, decoded, block, depth):
-        self._branch(decoded.targets[0], block, depth)
+        self._branch(decoded.targets[0], block, depth, self.folded_copies.get(decoded.pc, ()))
 
     def _rule_break(self, decoded, block, depth):
         self._branch(decoded.targets[0], block, depth)
