@@ -56,7 +56,7 @@ from typing import Any, Callable, Iterable
 import numpy
 
 from asyncvm.hal import BufferView
-from asyncvm.modules.python._convert import KnownRefs, result_converter
+from asyncvm.modules.python import KnownRefs, result_converter
 from asyncvm.vm import (CallingConvention, FunctionDescriptor, Module, ModuleState,
                         ResolvedImport, Span, StatusCode, ValueKind, VMError,
                         parse_calling_convention)
