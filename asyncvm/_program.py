@@ -32,7 +32,6 @@ from ._function import ProgramFunction
 from ._module_sources import Source, main_module, modules_from, modules_from_all
 from ._synchronous import run_sync
 from .hal import BufferView, Device, HalModule
-from .modules.bytecode import BytecodeModule
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
                  Module, StatusCode, VMError)

@@ -43,7 +43,6 @@ Errors are VMError with IREE's status codes:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy
