@@ -58,7 +58,7 @@ import numpy
 from asyncvm.hal import BufferView
 from asyncvm.modules.python import KnownRefs, result_converter
 from asyncvm.vm import (CallingConvention, FunctionDescriptor, Module, ModuleState,
-                        ResolvedImport, Span, StatusCode, ValueKind, VMError,
+                        ResolvedImport, Span, StatusCode, ValueKind, VMError, active_tracer,
                         parse_calling_convention)
 
 from ._symbols import exported_function_names
@@ -314,11 +314,23 @@ def native_call(function: Callable, where: str, convention: CallingConvention, *
     def finish(result: Any) -> tuple:
         return convert_results(read_results(result))
 
+    def traced(tracer: Any) -> Callable:
+        """``function``, recording each call as a ``native`` complete event
+        on the thread that runs it (a trace shows the library's time)."""
+        def run(*values: Any) -> Any:
+            began = tracer.now()
+            try:
+                return function(*values)
+            finally:
+                tracer.complete(where, "native", began)
+        return run
+
     if inline:
         def call_inline(*arguments: Any) -> tuple:
             values = convert_arguments(arguments)
+            tracer = active_tracer()
             try:
-                result = function(*values)
+                result = (function if tracer is None else traced(tracer))(*values)
             except Exception as error:
                 raise library_failure(where, error) from error
             return finish(result)
@@ -326,8 +338,9 @@ def native_call(function: Callable, where: str, convention: CallingConvention, *
 
     async def call(*arguments: Any) -> tuple:
         values = convert_arguments(arguments)
+        tracer = active_tracer()
         try:
-            result = await call_on_worker(function, values)
+            result = await call_on_worker(function if tracer is None else traced(tracer), values)
         except Exception as error:
             raise library_failure(where, error) from error
         return finish(result)

@@ -166,6 +166,16 @@ async def test_a_deadline_does_not_wait_for_the_native_call(library_path, compil
         assert await program.invoke("add_times_three", 1, 1) == (6,)  # still healthy
 
 
+async def test_native_calls_appear_in_a_trace(library_path, compile_mlir):
+    async with asyncvm.load(compile_mlir("native_imports.mlir"),
+                            modules=[library_path]) as program:
+        with asyncvm.vm.tracing() as tracer:
+            assert await program.invoke("add_times_three", 1, 2) == (9,)
+        native = [event for event in tracer.events if event.get("cat") == "native"]
+        assert [event["name"] for event in native] == ["native.add"]
+        assert native[0]["ph"] == "X" and native[0]["dur"] >= 0
+
+
 # -- values -------------------------------------------------------------------------------
 
 
