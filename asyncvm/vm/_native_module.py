@@ -113,8 +113,9 @@ def direct_export(function: Callable, where: str, calling_convention: str) -> Ca
     number of results, with no awaitable test and no normalizing pass.
 
     ``function`` returns None for no result, the bare value for one, and a
-    tuple for several (unchecked). An exception other than VMError becomes
-    INTERNAL naming ``where``, as in :func:`adapt_export`.
+    sequence for several (a tuple passes as it is; values are unchecked). An
+    exception other than VMError becomes INTERNAL naming ``where``, as in
+    :func:`adapt_export`.
     """
     count = len(parse_calling_convention(calling_convention).results)
     if count == 0:
@@ -139,7 +140,8 @@ def direct_export(function: Callable, where: str, calling_convention: str) -> Ca
 
     def call_many(*arguments: Any) -> tuple:
         try:
-            return function(*arguments)
+            result = function(*arguments)
+            return result if result.__class__ is tuple else tuple(result)
         except VMError:
             raise
         except Exception as error:
