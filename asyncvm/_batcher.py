@@ -47,7 +47,7 @@ from __future__ import annotations
 import collections
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import anyio
 import numpy
@@ -100,8 +100,11 @@ class Batcher:
 
     def __init__(self, program: Program, function: str | ProgramFunction, *, max_batch_size: int,
                  max_wait: float, fixed_arguments: tuple = (),
-                 pad_to_max_batch_size: bool = False, max_concurrent_batches: int = 2) -> None:
-        """``function`` is a name or ``program[name]``. Raises INVALID_ARGUMENT
+                 pad_to_max_batch_size: bool = False, max_concurrent_batches: int = 2,
+                 on_batch: Callable[[int, int], None] | None = None) -> None:
+        """``function`` is a name or ``program[name]``. ``on_batch(rows,
+        requests)``, if given, is called as each batch starts (for metrics; it
+        must not raise or block). Raises INVALID_ARGUMENT
         for settings out of range and NOT_FOUND for a function the program
         does not export. Does not suspend."""
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
@@ -121,6 +124,7 @@ class Batcher:
         self.pad_to_max_batch_size = pad_to_max_batch_size
         self.max_concurrent_batches = max_concurrent_batches
         self.statistics = BatcherStatistics()
+        self.on_batch = on_batch
         self._batched_count = len(self.function.signature.arguments) - len(self.fixed_arguments)
         if self._batched_count < 1:
             raise VMError(StatusCode.INVALID_ARGUMENT,
@@ -317,6 +321,8 @@ class Batcher:
         self.statistics.rows += rows
         self.statistics.padded_rows += total - rows
         self.statistics.batch_sizes[rows] += 1
+        if self.on_batch is not None:
+            self.on_batch(rows, len(batch))
         arguments = []
         for index in range(self._batched_count):
             parts = [request.arguments[index] for request in batch]

@@ -1,8 +1,10 @@
 """The ``asyncvm`` command: subcommands named after IREE's tools.
 
 ``run`` (iree-run-module), ``check`` (iree-check-module), ``dump``
-(iree-dump-module), ``benchmark`` (iree-benchmark-module, with concurrency). Every failure prints ``error: STATUS: message`` and its
-VM backtrace to stderr and exits non-zero.
+(iree-dump-module), ``benchmark`` (iree-benchmark-module, with
+concurrency), and ``serve`` (the program behind the Open Inference Protocol).
+Every failure prints ``error: STATUS: message`` and its VM backtrace to
+stderr and exits non-zero.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import anyio
 
 from asyncvm.vm import VMError, tracing
 
-from . import _benchmark, _check, _dump, _parameters, _run
+from . import _benchmark, _check, _dump, _parameters, _run, _serve
 
 _COMMANDS = {
     "run": (_run, "call a function and print its results"),
@@ -22,6 +24,7 @@ _COMMANDS = {
     "dump": (_dump, "print a module's metadata and disassembly"),
     "benchmark": (_benchmark, "call a function repeatedly with N calls in flight"),
     "parameters": (_parameters, "list parameter files or convert them to .irpa"),
+    "serve": (_serve, "serve the program's functions over HTTP (Open Inference Protocol)"),
 }
 
 
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     command = _COMMANDS[arguments.command][0]
     trace_path = getattr(arguments, "trace", None)
     try:
+        if arguments.command == "serve":  # uvicorn runs its own event loop
+            return command.main(arguments)
         if trace_path is None:
             return anyio.run(command.run, arguments)
         with tracing() as tracer:
