@@ -6,6 +6,8 @@ as one larger call. A :class:`Batcher` collects the requests that arrive
 within ``max_wait`` seconds of the oldest waiting one, up to
 ``max_batch_size`` rows, concatenates their arguments along the leading
 axis, makes one call, and hands each caller its own rows of every result.
+Given ``expected`` (how many more requests are on their way), it stops
+waiting as soon as none are.
 
 Contract:
 
@@ -101,10 +103,15 @@ class Batcher:
     def __init__(self, program: Program, function: str | ProgramFunction, *, max_batch_size: int,
                  max_wait: float, fixed_arguments: tuple = (),
                  pad_to_max_batch_size: bool = False, max_concurrent_batches: int = 2,
-                 on_batch: Callable[[int, int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None,
+                 expected: Callable[[], int] | None = None) -> None:
         """``function`` is a name or ``program[name]``. ``on_batch(rows,
         requests)``, if given, is called as each batch starts (for metrics; it
-        must not raise or block). Raises INVALID_ARGUMENT
+        must not raise or block). ``expected()``, if given, says how many
+        more calls are on their way (a server: requests it has admitted that
+        have not reached the batcher yet); while it is 0 a batch starts at
+        once instead of waiting out ``max_wait`` for company that cannot
+        come, so a lone request pays no batching delay. Raises INVALID_ARGUMENT
         for settings out of range and NOT_FOUND for a function the program
         does not export. Does not suspend."""
         if not isinstance(max_batch_size, int) or max_batch_size < 1:
@@ -125,6 +132,7 @@ class Batcher:
         self.max_concurrent_batches = max_concurrent_batches
         self.statistics = BatcherStatistics()
         self.on_batch = on_batch
+        self.expected = expected
         self._batched_count = len(self.function.signature.arguments) - len(self.fixed_arguments)
         if self._batched_count < 1:
             raise VMError(StatusCode.INVALID_ARGUMENT,
@@ -248,6 +256,8 @@ class Batcher:
         oldest = self._pending[0]
         deadline = oldest.arrival + self.max_wait
         while not self._closing and self._rows_ready(oldest.key) < self.max_batch_size:
+            if self.expected is not None and self.expected() <= 0:
+                break  # nobody else is coming: waiting would only add latency
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 break

@@ -114,7 +114,8 @@ def _model(state: ServerState, request: Request) -> Model:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed; 413 past ``limit`` bytes (read or
-    decompressed), 400 for a body that does not decompress."""
+    decompressed), 400 for a body that does not decompress or ends before
+    its compressed stream does."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ProtocolError(413, f"the request body has {declared} bytes; this server takes "
@@ -142,6 +143,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if len(body) > limit or inflater.unconsumed_tail:
         raise ProtocolError(413, f"the decompressed request body is over {limit} bytes, the "
                                  "most this server takes")
+    if not inflater.eof:  # cut short: whatever came out is unchecked and maybe partial
+        raise ProtocolError(400, f"the {encoding} body is truncated")
     return body
 
 
@@ -166,11 +169,14 @@ async def _infer(request: Request) -> Response:
     started = time.perf_counter()
     label = "unknown"
     code = 500
+    admitted = None
     try:
         if state.draining:
             raise ProtocolError(503, "the server is shutting down")
         model = _model(state, request)
         label = model.name
+        model.admitted += 1
+        admitted = model
         body = await _read_body(request, state.max_body_bytes)
         inference = decode_request(body, request.headers.get(HEADER_LENGTH))
         arguments = model.arguments(inference.inputs)
@@ -199,6 +205,8 @@ async def _infer(request: Request) -> Response:
         _log.exception("inference request failed")
         return _json({"error": "internal error (see the server's log)"}, 500)
     finally:
+        if admitted is not None:
+            admitted.admitted -= 1
         metrics.requests.labels(label, str(code)).inc()
         if label != "unknown":
             metrics.latency.labels(label).observe(time.perf_counter() - started)

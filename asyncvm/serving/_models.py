@@ -82,6 +82,10 @@ class Model:
     outputs: tuple[TensorSpec, ...]
     max_batch_size: int = 0
     platform: str = "asyncvm"
+    #: Requests for this model the server has admitted and not yet answered
+    #: (kept by the application; a batching model need not wait for company
+    #: when every admitted request has reached it).
+    admitted: int = 0
 
     def metadata(self) -> dict:
         """The protocol's model metadata object."""
@@ -188,7 +192,8 @@ class ProgramModel(Model):
             yield self
             return
         async with Batcher(self.program, self.function, max_batch_size=self.max_batch_size,
-                           max_wait=self.max_wait, on_batch=self.on_batch) as batcher:
+                           max_wait=self.max_wait, on_batch=self.on_batch,
+                           expected=self._expected) as batcher:
             self.batcher = batcher
             try:
                 yield self
@@ -211,6 +216,10 @@ class ProgramModel(Model):
                               f"{self.name} did not finish within {timeout:g} s")
         finally:
             self._queued -= 1
+
+    def _expected(self) -> int:
+        """Admitted requests that have not reached :meth:`call` yet."""
+        return self.admitted - self._queued
 
     def queue_depth(self) -> int:
         return self._queued

@@ -6,7 +6,7 @@ until SIGTERM or SIGINT. Shutdown is graceful: at the signal the server stops
 accepting connections, readiness turns 503 and inference requests that
 arrive on open connections are refused with 503; requests already admitted
 run to their answer (for at most ``graceful_timeout`` seconds), then the
-batchers finish and the process exits 0.
+batchers finish and the process exits 0 (after SIGINT it ends as Ctrl-C does).
 
 With ``workers > 1`` uvicorn's supervisor starts that many processes
 sharing the listening socket; each loads its own copy of the program (one
@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -96,7 +97,9 @@ def application_from_environment():
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, which at the exit signal also marks the application
     as shutting down (readiness 503, new inference requests 503) before it
-    stops accepting and waits for what is in flight."""
+    stops accepting and waits for what is in flight. After a graceful
+    SIGTERM the process exits 0 (uvicorn would raise the signal again and
+    die of it); SIGINT is raised again, so Ctrl-C still ends it as one."""
 
     def handle_exit(self, sig, frame) -> None:
         application = self.config.loaded_app
@@ -107,6 +110,8 @@ class DrainingServer(uvicorn.Server):
                 break
             application = getattr(application, "app", None)
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            self._captured_signals.remove(sig)
 
 
 def _configure_logging(settings: ServeSettings) -> None:

@@ -39,3 +39,21 @@ def test_native_module(flags):
     assert "first row: 0.2283 0.4662 0.3056" in lines
     assert lines[-1].startswith("largest difference from numpy: ")
     assert float(lines[-1].rsplit(" ", 1)[1]) <= 1e-5
+
+
+@pytest.mark.parametrize("device", ["local-sync", "local-task"])
+def test_serve(device):
+    pytest.importorskip("tritonclient.http", reason="tritonclient[http] is not installed")
+    pytest.importorskip("iree.runtime")
+    completed = subprocess.run([sys.executable, str(ROOT / "examples" / "serve.py"),
+                                f"--device={device}"], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert ("model: classify inputs [{'name': 'input0', 'datatype': 'FP32', 'shape': [-1, 16]}] "
+            "outputs [{'name': 'output0', 'datatype': 'FP32', 'shape': [-1, 4]}]") in lines
+    summary = next(line for line in lines if line.startswith("64 concurrent requests: "))
+    assert "answers match iree.runtime" in summary
+    calls = int(summary.split("made ")[1].split()[0])
+    assert 1 <= calls <= 65
+    assert lines[-1] == "server exited with 0"
