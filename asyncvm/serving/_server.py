@@ -8,8 +8,9 @@ arrive on open connections are refused with 503; requests already admitted
 run to their answer (for at most ``graceful_timeout`` seconds), then the
 batchers finish and the process exits 0 (after SIGINT it ends as Ctrl-C does).
 
-With ``workers > 1`` uvicorn's supervisor starts that many processes
-sharing the listening socket; each loads its own copy of the program (one
+With ``workers > 1`` that many processes share the listening socket
+(:mod:`._workers`; uvicorn's own supervisor would run plain uvicorn servers,
+without the draining above); each loads its own copy of the program (one
 device each), and ``/metrics`` sums them all (prometheus_client's
 multiprocess mode, in a temporary directory the supervisor owns). The
 settings reach the workers through the environment variable
@@ -33,8 +34,10 @@ import uvicorn
 from asyncvm._program import load, parameter_index
 
 from ._application import DEFAULT_MAX_BODY_BYTES, create_application
+from ._workers import supervise
 
 SETTINGS_VARIABLE = "ASYNCVM_SERVE_SETTINGS"
+_FACTORY = "asyncvm.serving._server:application_from_environment"
 _log = logging.getLogger("asyncvm.serving")
 
 
@@ -129,7 +132,7 @@ def _configure_logging(settings: ServeSettings) -> None:
 
 def _config(settings: ServeSettings, application) -> uvicorn.Config:
     return uvicorn.Config(application, host=settings.host, port=settings.port,
-                          factory=isinstance(application, str), workers=settings.workers,
+                          factory=isinstance(application, str),
                           access_log=False, log_level=settings.log_level, lifespan="on",
                           timeout_graceful_shutdown=settings.graceful_timeout)
 
@@ -142,15 +145,23 @@ def serve(settings: ServeSettings) -> None:
         application = build_application(settings)
         DrainingServer(_config(settings, application)).run()
         return
-    from uvicorn.supervisors import Multiprocess
-
     build_application(settings)  # fail here, once, rather than in every worker
     metrics_directory = tempfile.mkdtemp(prefix="asyncvm-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_directory
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     try:
-        config = _config(settings, "asyncvm.serving._server:application_from_environment")
-        socket = config.bind_socket()
-        Multiprocess(config, target=DrainingServer(config).run, sockets=[socket]).run()
+        listening = _config(settings, _FACTORY).bind_socket()
+        supervise(settings.workers, run_worker, listening)
     finally:
         shutil.rmtree(metrics_directory, ignore_errors=True)
+
+
+def run_worker(listening) -> None:
+    """One worker process of ``--workers N``: the settings from the
+    environment, the application loaded here, served on ``listening``."""
+    settings = ServeSettings.from_json(os.environ[SETTINGS_VARIABLE])
+    _configure_logging(settings)
+    try:
+        DrainingServer(_config(settings, _FACTORY)).run(sockets=[listening])
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the supervisor reports
+        pass

@@ -66,6 +66,35 @@ def _parameters_of(entry: dict, where: str) -> dict:
     return parameters
 
 
+def _json_numbers(data: list, dtype: numpy.dtype) -> numpy.ndarray:
+    """The numbers of ``data`` (JSON ints and floats, nested or flat) as
+    ``dtype``; ValueError for anything else (strings, null, data of
+    booleans; numpy reads a boolean among numbers as 0 or 1), for fractional
+    numbers where ``dtype`` is an integer type and for integers out of its
+    range."""
+    array = numpy.asarray(data)  # not as dtype yet: that reads "1.5" and null as floats
+    if array.size and (array.dtype == object or array.dtype.kind == "f" and dtype.kind in "iu"):
+        # numpy gives objects for integers past 64 bits (and for null), and
+        # floats for int64 and uint64 values together: the values decide.
+        exact = numpy.asarray(data, dtype=object)
+        types = {type(value) for value in exact.flat}
+        if not types <= {int, float}:
+            others = ", ".join(sorted(kind.__name__ for kind in types - {int, float}))
+            raise ValueError(f"expected numbers, got {others} values")
+        if dtype.kind in "iu" and float in types:
+            raise ValueError("expected integers, got fractional numbers")
+        array = exact if dtype.kind in "iu" else exact.astype(numpy.float64)
+    elif array.size and array.dtype.kind not in "iuf":
+        raise ValueError(f"expected numbers, got {array.dtype} values")
+    if dtype.kind in "iu":
+        if array.size and (array.min() < numpy.iinfo(dtype).min or
+                           array.max() > numpy.iinfo(dtype).max):
+            raise ValueError(f"a value is out of range for {dtype}")
+    else:
+        array = array.astype(numpy.float64)  # integers too: rounded once, from float64
+    return array.astype(dtype)
+
+
 def _json_tensor(data, dtype: numpy.dtype, shape: tuple[int, ...], where: str) -> numpy.ndarray:
     """The array of a JSON ``data`` list (flat or nested, row-major)."""
     if not isinstance(data, list):
@@ -77,16 +106,7 @@ def _json_tensor(data, dtype: numpy.dtype, shape: tuple[int, ...], where: str) -
                 raise ValueError("BOOL data must be true or false")
             array = values.astype(numpy.bool_)
         else:
-            array = numpy.asarray(data, dtype=numpy.float64 if dtype.kind == "f" or
-                                  dtype.name == "bfloat16" else None)
-            if array.size and array.dtype.kind not in "iuf":
-                raise ValueError(f"expected numbers, got {array.dtype} values")
-            if dtype.kind in "iu" and array.size and array.dtype.kind == "f":
-                raise ValueError("expected integers, got fractional numbers")
-            if dtype.kind in "iu" and array.size and (
-                    array.min() < numpy.iinfo(dtype).min or array.max() > numpy.iinfo(dtype).max):
-                raise ValueError(f"a value is out of range for {dtype}")
-            array = array.astype(dtype)
+            array = _json_numbers(data, dtype)
     except (ValueError, TypeError, OverflowError) as error:
         raise _bad(f"{where}: bad 'data': {error}") from None
     if array.size != math.prod(shape):
@@ -110,7 +130,7 @@ def decode_request(body: bytes, header_length: str | None) -> InferenceRequest:
         json_length = len(body)
     try:
         header = json.loads(body[:json_length])
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # too deeply nested
         raise _bad(f"the request is not valid JSON: {error}") from None
     if not isinstance(header, dict):
         raise _bad("the request must be a JSON object")
