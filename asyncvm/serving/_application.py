@@ -171,8 +171,9 @@ async def _infer(request: Request) -> Response:
     code = 500
     admitted = None
     try:
-        if state.draining:
-            raise ProtocolError(503, "the server is shutting down")
+        if not state.ready:  # shutting down, or the lifespan has not started the models
+            raise ProtocolError(503, "the server is shutting down" if state.draining
+                                else "the server is not ready (its lifespan has not started)")
         model = _model(state, request)
         label = model.name
         model.admitted += 1

@@ -70,8 +70,8 @@ def _json_numbers(data: list, dtype: numpy.dtype) -> numpy.ndarray:
     """The numbers of ``data`` (JSON ints and floats, nested or flat) as
     ``dtype``; ValueError for anything else (strings, null, data of
     booleans; numpy reads a boolean among numbers as 0 or 1), for fractional
-    numbers where ``dtype`` is an integer type and for integers out of its
-    range."""
+    numbers where ``dtype`` is an integer type and for numbers out of its
+    range (a finite float that would round to infinity included)."""
     array = numpy.asarray(data)  # not as dtype yet: that reads "1.5" and null as floats
     if array.size and (array.dtype == object or array.dtype.kind == "f" and dtype.kind in "iu"):
         # numpy gives objects for integers past 64 bits (and for null), and
@@ -90,9 +90,13 @@ def _json_numbers(data: list, dtype: numpy.dtype) -> numpy.ndarray:
         if array.size and (array.min() < numpy.iinfo(dtype).min or
                            array.max() > numpy.iinfo(dtype).max):
             raise ValueError(f"a value is out of range for {dtype}")
-    else:
-        array = array.astype(numpy.float64)  # integers too: rounded once, from float64
-    return array.astype(dtype)
+        return array.astype(dtype)
+    array = array.astype(numpy.float64)  # integers too: rounded once, from float64
+    with numpy.errstate(over="ignore"):
+        result = array.astype(dtype)
+    if array.size and not numpy.isfinite(result).all() and numpy.isfinite(array).all():
+        raise ValueError(f"a value is out of range for {dtype}")  # it would become infinity
+    return result
 
 
 def _json_tensor(data, dtype: numpy.dtype, shape: tuple[int, ...], where: str) -> numpy.ndarray:

@@ -255,6 +255,8 @@ async def test_health_metadata_versions_and_repository(program, vmfb):
         index = (await client.post("/v2/repository/index")).json()
         assert {entry["state"] for entry in index} == {"UNAVAILABLE"}
         assert state.models["rows"].batcher is None
+        x0 = rows_input(1, 1)
+        assert_error(await infer(client, "rows", [json_input("input0", x0)]), 503, "not ready")
 
         await client.startup()
         assert state.models["rows"].batcher is not None
@@ -1161,6 +1163,9 @@ def test_bool_json():
     ("FP32", [True, False], "expected numbers"),
     ("FP32", [1.0, [2.0]], "bad 'data'"),
     ("FP32", [1.0], "1 elements"),
+    ("FP32", [1e39, 0.0], "out of range for float32"),
+    ("FP16", [65520.0, 0.0], "out of range for float16"),
+    ("BF16", [1e39, 0.0], "out of range for bfloat16"),
 ])
 def test_json_data_errors(datatype, data, fragment):
     message = decode_error(request_body({"name": "v", "datatype": datatype, "shape": [2],
