@@ -67,8 +67,9 @@ def test_types_without_a_table_entry_print_as_iree_spells_them():
     assert caught.value.status == StatusCode.UNIMPLEMENTED and "i3" in str(caught.value)
 
 
-@pytest.mark.parametrize("dtype", [ml_dtypes.float8_e4m3, ml_dtypes.float8_e3m4,
-                                   ml_dtypes.float4_e2m1fn, ml_dtypes.int1])
+# int1 arrived in ml_dtypes 0.6 (tritonclient, in the test extra, holds it at 0.5.4).
+@pytest.mark.parametrize("dtype", [getattr(ml_dtypes, name) for name in (
+    "float8_e4m3", "float8_e3m4", "float4_e2m1fn", "int1") if hasattr(ml_dtypes, name)])
 def test_ml_dtypes_iree_has_no_element_type_for_are_invalid_argument(dtype):
     with pytest.raises(VMError) as caught:
         BufferView.from_array(numpy.zeros(4, dtype))
