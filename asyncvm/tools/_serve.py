@@ -5,7 +5,10 @@ metadata, ``/v2/models/NAME/infer`` with JSON or binary tensors, and
 Prometheus ``/metrics``). Functions whose tensors all have a dynamic leading
 dimension are batched: concurrent requests that arrive within ``--max-wait``
 seconds share one call of up to ``--max-batch-size`` rows. SIGTERM or
-Ctrl-C shuts down gracefully (in-flight requests are answered).
+Ctrl-C shuts down gracefully (in-flight requests are answered). With
+``--ray`` the program is deployed on Ray Serve instead (``--replicas`` or
+``--autoscale``, on a local Ray instance or the cluster at ``--ray-address``),
+behind the same protocol.
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not write the JSON access log to stderr")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
+    ray = parser.add_argument_group("Ray Serve (the ray extra)")
+    ray.add_argument("--ray", action="store_true",
+                     help="deploy on Ray Serve instead of serving in this process")
+    ray.add_argument("--ray-address", default=None,
+                     help="the cluster to join (default: start a local Ray instance)")
+    ray.add_argument("--replicas", type=int, default=1, help="replicas (default 1)")
+    ray.add_argument("--autoscale", default=None, metavar="MIN,MAX",
+                     help="let Ray's autoscaler run MIN to MAX replicas")
+    ray.add_argument("--replica-cpus", type=float, default=1.0,
+                     help="CPUs Ray reserves per replica (default 1)")
 
 
 def settings_from(arguments: argparse.Namespace):
@@ -73,9 +86,30 @@ def main(arguments: argparse.Namespace) -> int:
         problems.append("--max-body-bytes must be >= 1")
     if arguments.request_timeout is not None and arguments.request_timeout <= 0:
         problems.append("--request-timeout must be > 0")
+    autoscale = None
+    if arguments.autoscale is not None:
+        try:
+            low, high = (int(part) for part in arguments.autoscale.split(","))
+            if not 0 <= low <= high or high < 1:
+                raise ValueError
+            autoscale = (low, high)
+        except ValueError:
+            problems.append("--autoscale must be MIN,MAX with 0 <= MIN <= MAX, MAX >= 1")
+    if arguments.replicas < 1:
+        problems.append("--replicas must be >= 1")
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
+    if arguments.ray:
+        try:
+            from asyncvm.serving._ray_command import serve_on_ray
+        except ImportError as error:
+            print(f"error: asyncvm serve --ray needs the ray extra (pip install "
+                  f"'asyncvm[ray]'): {error}", file=sys.stderr)
+            return 1
+        return serve_on_ray(settings_from(arguments), address=arguments.ray_address,
+                            replicas=arguments.replicas, autoscale=autoscale,
+                            replica_cpus=arguments.replica_cpus)
     try:
         from asyncvm.serving import serve
     except ImportError as error:

@@ -89,11 +89,23 @@ class VMError(Exception):
             self.backtrace = list(backtrace)
         return self
 
+    def __reduce__(self):
+        """Pickles as status, message and backtrace (so an error crosses
+        process boundaries: multiprocessing, Ray's object store)."""
+        return (_rebuild_vm_error, (type(self), int(self.status), self.message, self.backtrace))
+
     def __str__(self) -> str:
         text = f"{self.status.name}: {self.message}"
         if self.backtrace:
             text += "".join(f"\n    at {frame}" for frame in self.backtrace)
         return text
+
+
+def _rebuild_vm_error(kind: type, status: int, message: str,
+                      backtrace: list) -> VMError:
+    error = VMError.__new__(kind)
+    VMError.__init__(error, status, message, backtrace=backtrace)
+    return error
 
 
 def export_failure(where: str | None, error: BaseException) -> VMError:
