@@ -32,12 +32,14 @@ def serve_on_ray(settings: ServeSettings, *, address: str | None, replicas: int,
     application = deployment(settings, replicas=replicas, autoscale=autoscale,
                              replica_cpus=replica_cpus)
     stop = threading.Event()
-    previous = {number: signal.signal(number, lambda *_: stop.set())
-                for number in (signal.SIGTERM, signal.SIGINT)}
     ray.init(address=address, logging_level="warning", log_to_driver=False)
+    previous = {}
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(application, name=APPLICATION_NAME, route_prefix="/", blocking=False)
+        # Only now: Ray installs handlers of its own on the way here.
+        previous = {number: signal.signal(number, lambda *_: stop.set())
+                    for number in (signal.SIGTERM, signal.SIGINT)}
         print(f"serving on Ray Serve at http://{settings.host}:{settings.port} "
               f"({'autoscaling %d-%d' % autoscale if autoscale else f'{replicas}'} replicas)",
               flush=True)
