@@ -2,7 +2,7 @@
 
 Starts a local Ray instance (or joins the cluster at ``--ray-address``),
 starts Serve's HTTP proxy on ``--host``/``--port`` (on every node of a
-cluster), deploys :func:`asyncvm.serving.ray.deployment` as the Serve
+cluster; see :func:`proxy_timeout` for its request timeout), deploys :func:`asyncvm.serving.ray.deployment` as the Serve
 application ``asyncvm`` at route ``/``, prints ``serving N models on Ray
 Serve at http://HOST:PORT`` and waits. SIGTERM or SIGINT deletes the
 application (Ray drains its replicas: requests in flight are answered) and,
@@ -17,6 +17,18 @@ import threading
 from ._server import ServeSettings, _configure_logging
 
 APPLICATION_NAME = "asyncvm"
+
+
+PROXY_TIMEOUT_DEFAULT = 60.0
+
+
+def proxy_timeout(settings: ServeSettings) -> float:
+    """Serve's ``request_timeout_s``: a second past ``--request-timeout`` (so
+    the replica's own 504 comes first), else a minute. It also bounds a
+    request Ray loses track of when a replica dies under it (answered 408)."""
+    if settings.request_timeout is not None:
+        return settings.request_timeout + 1.0
+    return PROXY_TIMEOUT_DEFAULT
 
 
 def serve_on_ray(settings: ServeSettings, *, address: str | None, replicas: int,
@@ -35,7 +47,8 @@ def serve_on_ray(settings: ServeSettings, *, address: str | None, replicas: int,
     ray.init(address=address, logging_level="warning", log_to_driver=False)
     previous = {}
     try:
-        serve.start(http_options={"host": settings.host, "port": settings.port})
+        serve.start(http_options={"host": settings.host, "port": settings.port,
+                                  "request_timeout_s": proxy_timeout(settings)})
         serve.run(application, name=APPLICATION_NAME, route_prefix="/", blocking=False)
         # Only now: Ray installs handlers of its own on the way here.
         previous = {number: signal.signal(number, lambda *_: stop.set())
