@@ -236,24 +236,64 @@ def test_replica_killed_under_load(handle, cluster, programs):
 
 
 def test_rolling_in_a_second_program(handle, cluster, programs):
-    requests = rows(5, 400)
+    """Requests keep flowing (32 at a time) from before ``serve.run`` of the
+    second program until after it returns: none fails, each answer is one
+    version's, both versions answer some, and afterwards only the new one."""
+    requests = rows(5, 4000)
     first = reference(programs["first"], requests)
-    doubled = [x[:, :4] * 2 for x in requests]
+    sent: list[int] = []
+    rolled = asyncio.Event()
 
-    async def roll():
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: deploy(programs["doubled"]))
+    async def main():
+        client = aioclient.InferenceServerClient(cluster, conn_limit=32)
+        position = iter(range(len(requests)))
+        outcomes = {}
+        settle = None
 
-    outcomes = asyncio.run(http_load(cluster, requests, concurrency=32, during=roll))
+        async def worker():
+            while True:
+                if settle is not None and asyncio.get_running_loop().time() > settle:
+                    return
+                index = next(position, None)
+                if index is None:
+                    return
+                tensor = httpclient.InferInput("input0", list(requests[index].shape), "FP32")
+                tensor.set_data_from_numpy(requests[index])
+                try:
+                    result = await asyncio.wait_for(client.infer(MODEL, [tensor]),
+                                                    REQUEST_TIMEOUT)
+                    outcomes[index] = result.as_numpy("output0")
+                except Exception as error:  # noqa: BLE001 (any failure fails the test below)
+                    outcomes[index] = error
+                sent.append(index)
+
+        async def roll():
+            nonlocal settle
+            while len(sent) < 50:
+                await asyncio.sleep(0.01)
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: deploy(programs["doubled"]))
+            rolled.set()
+            settle = asyncio.get_running_loop().time() + 1.0  # and a second more of load
+
+        try:
+            await asyncio.gather(roll(), *[worker() for _ in range(32)])
+        finally:
+            await client.close()
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert rolled.is_set() and len(outcomes) < len(requests), "the load ended before the roll"
     versions = []
-    for answer, old, new in zip(outcomes, first, doubled):
+    for index in sent:
+        answer = outcomes[index]
         assert isinstance(answer, numpy.ndarray), f"a request failed during the roll: {answer!r}"
-        if numpy.array_equal(answer, new):
+        if numpy.array_equal(answer, requests[index][:, :4] * 2):
             versions.append(2)
         else:
-            numpy.testing.assert_array_equal(answer, old)
+            numpy.testing.assert_array_equal(answer, first[index])
             versions.append(1)
-    assert versions[0] == 1
+    assert versions[:50] == [1] * 50 and 2 in versions, versions
     after = rows(6, 10)
     outcomes = asyncio.run(http_load(cluster, after))
     for answer, x in zip(outcomes, after):
