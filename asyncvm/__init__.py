@@ -4,7 +4,10 @@
 *args)`` calls it; :class:`Batcher` coalesces concurrent calls into batches.
 ``asyncvm.load(path, parameters={"model": "weights.irpa"})`` (or a
 :class:`ParameterIndex` filled from files or numpy arrays) serves programs
-whose weights live in parameter files.
+whose weights live in parameter files. ``program.set_input``,
+``invoke_stateful`` and ``get_outputs`` make stateful calls, and
+``program.time_evaluator(name)`` times a function (a
+:class:`BenchmarkResult`), as in TVM's Relax VM.
 
 The floors beneath are importable on their own: :mod:`asyncvm.vm` (the core),
 :mod:`asyncvm.hal` (devices and the ``hal`` module) and
@@ -17,11 +20,12 @@ from ._devices import create_device, default_loaders
 from ._function import ProgramFunction
 from ._program import Program, load, load_module, load_modules, parameter_index
 from ._signature import FunctionSignature, Parameter, RefType, ScalarType, SpanType, TensorType
+from ._time_evaluator import BenchmarkResult
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .modules.python import PythonModule
 from .vm import StatusCode, VMError, aligned_array
 
-__all__ = ["Batcher", "BatcherStatistics", "FunctionSignature", "IoParametersModule", "Parameter",
-           "ParameterIndex", "Program", "ProgramFunction", "PythonModule", "RefType", "ScalarType",
+__all__ = ["Batcher", "BatcherStatistics", "BenchmarkResult", "FunctionSignature",
+           "IoParametersModule", "Parameter", "ParameterIndex", "Program", "ProgramFunction", "PythonModule", "RefType", "ScalarType",
            "SpanType", "StatusCode", "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
            "load", "load_module", "load_modules", "modules", "parameter_index", "vm"]

@@ -17,7 +17,10 @@ awaitable and documented with the signature the compiler recorded;
 ``"add" in program`` and ``list(program)`` see the public functions of the
 main module. ``invoke_sync``/``call_sync`` serve synchronous code (scripts,
 notebooks), and ``async with asyncvm.load(path) as program:`` closes the
-program at the end of the block.
+program at the end of the block. As in TVM's Relax VM, ``set_input``,
+``invoke_stateful`` and ``get_outputs`` make stateful calls (see
+:mod:`asyncvm._stateful`) and ``time_evaluator`` times a function (see
+:mod:`asyncvm._time_evaluator`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import numpy
 from ._devices import create_device
 from ._function import ProgramFunction
 from ._module_sources import Source, main_module, modules_from, modules_from_all
+from ._stateful import StatefulCalls
 from ._synchronous import run_sync
+from ._time_evaluator import TimeEvaluator
 from .hal import BufferView, Device, HalModule
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
@@ -55,6 +60,7 @@ class Program:
         self.main = main
         self._functions: dict[str, Function] = {}
         self._bound: dict[str, ProgramFunction] = {}
+        self._stateful = StatefulCalls(self)
 
     @property
     def export_names(self) -> list[str]:
@@ -221,6 +227,66 @@ class Program:
         FAILED_PRECONDITION instead of waiting for them.
         """
         return run_sync(self.invoke, name, *arguments, timeout=timeout)
+
+    # -- stateful calls and timing, as TVM's Relax VM ----------------------------------
+
+    def set_input(self, name: str | Function | ProgramFunction, /, *arguments: Any,
+                  **named: Any) -> None:
+        """Stores inputs for :meth:`invoke_stateful` of function ``name``.
+
+        With positional arguments (or none at all) it is the complete list,
+        replacing the stored one: ``arguments`` fill the leading parameters,
+        keywords (the signature's parameter names, ``input0``...) the rest.
+        With keywords only it sets those and keeps the inputs stored earlier,
+        so ``set_input("f", input1=y)`` changes one input. The program keeps
+        references to the values (not copies) until they are replaced.
+        Does not suspend. Raises VMError: NOT_FOUND for an unknown function;
+        INVALID_ARGUMENT for an unknown parameter name, a parameter given
+        twice or a wrong count; then nothing is stored.
+        """
+        self._stateful.set_input(name, arguments, named)
+
+    def invoke_stateful(self, name: str | Function | ProgramFunction, *,
+                        timeout: float | None = None) -> Awaitable[tuple]:
+        """Calls function ``name`` with the inputs :meth:`set_input` stored
+        and stores its results for :meth:`get_outputs`; the awaitable also
+        gives them. Suspends (as :meth:`invoke`). The inputs are taken when
+        this is called; raises VMError NOT_FOUND, or FAILED_PRECONDITION
+        naming the inputs missing, at once, and what :meth:`invoke` raises
+        (DEADLINE_EXCEEDED past ``timeout`` seconds) when awaited. Calls of
+        the same function may overlap: each stores its results when it
+        finishes, so the last to finish wins; a failed call stores nothing.
+        """
+        return self._stateful.invoke(name, timeout)
+
+    def invoke_stateful_sync(self, name: str | Function | ProgramFunction, *,
+                             timeout: float | None = None) -> tuple:
+        """:meth:`invoke_stateful` from synchronous code, as
+        :meth:`invoke_sync` runs: stores and returns the results."""
+        return run_sync(self.invoke_stateful, name, timeout=timeout)
+
+    def get_outputs(self, name: str | Function | ProgramFunction) -> tuple:
+        """The results the last finished :meth:`invoke_stateful` of ``name``
+        stored (the same tuple each time, kept until the next one replaces
+        it). Does not suspend. Raises VMError NOT_FOUND for an unknown
+        function, FAILED_PRECONDITION before any stateful call finished.
+        """
+        return self._stateful.outputs(name)
+
+    def time_evaluator(self, name: str | Function | ProgramFunction, number: int = 10,
+                       repeat: int = 1, min_repeat_ms: float = 0,
+                       cooldown_interval_ms: float = 0,
+                       repeats_to_cooldown: int = 1) -> TimeEvaluator:
+        """A :class:`~asyncvm._time_evaluator.TimeEvaluator` of function
+        ``name``, as TVM's: ``await evaluator(*arguments)`` (or
+        ``evaluator.sync(*arguments)``) warms up with one call, then runs
+        ``repeat`` repeats of ``number`` calls (more when a repeat is under
+        ``min_repeat_ms``) and returns an :class:`asyncvm.BenchmarkResult`
+        of seconds per call. Does not suspend; raises VMError NOT_FOUND for
+        an unknown function, INVALID_ARGUMENT for a setting out of range.
+        """
+        return TimeEvaluator(self, name, number, repeat, min_repeat_ms, cooldown_interval_ms,
+                             repeats_to_cooldown)
 
     async def close(self) -> None:
         """Runs the modules' deinitializers; later calls are FAILED_PRECONDITION."""
