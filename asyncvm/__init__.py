@@ -18,6 +18,9 @@ from . import hal, modules, vm
 from ._batcher import Batcher, BatcherStatistics
 from ._devices import create_device, default_loaders
 from ._function import ProgramFunction
+from ._instrument import (DispatchBinding, InstrumentDecision, InstrumentError, InstrumentEvent,
+                          InstrumentKind, install_instrument)
+from ._profile import ProfileReport, ProfileRow, profile
 from ._program import Program, load, load_module, load_modules, parameter_index
 from ._signature import FunctionSignature, Parameter, RefType, ScalarType, SpanType, TensorType
 from ._time_evaluator import BenchmarkResult
@@ -25,7 +28,10 @@ from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .modules.python import PythonModule
 from .vm import StatusCode, VMError, aligned_array
 
-__all__ = ["Batcher", "BatcherStatistics", "BenchmarkResult", "FunctionSignature",
-           "IoParametersModule", "Parameter", "ParameterIndex", "Program", "ProgramFunction", "PythonModule", "RefType", "ScalarType",
-           "SpanType", "StatusCode", "TensorType", "VMError", "aligned_array", "create_device", "default_loaders", "hal",
-           "load", "load_module", "load_modules", "modules", "parameter_index", "vm"]
+__all__ = ["Batcher", "BatcherStatistics", "BenchmarkResult", "DispatchBinding",
+           "FunctionSignature", "InstrumentDecision", "InstrumentError", "InstrumentEvent",
+           "InstrumentKind", "IoParametersModule", "Parameter", "ParameterIndex",
+           "ProfileReport", "ProfileRow", "Program", "ProgramFunction", "PythonModule",
+           "RefType", "ScalarType", "SpanType", "StatusCode", "TensorType", "VMError",
+           "aligned_array", "create_device", "default_loaders", "hal", "install_instrument",
+           "load", "load_module", "load_modules", "modules", "parameter_index", "profile", "vm"]

@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Iterable, Iterator, Union
 
 import numpy
 from ._devices import create_device
+from ._instrument import install_instrument
 from ._function import ProgramFunction
 from ._module_sources import Source, main_module, modules_from, modules_from_all
 from ._stateful import StatefulCalls
@@ -287,6 +288,13 @@ class Program:
         """
         return TimeEvaluator(self, name, number, repeat, min_repeat_ms, cooldown_interval_ms,
                              repeats_to_cooldown)
+
+    def set_instrument(self, callback) -> None:
+        """Runs ``callback(event)`` before and after every function, import
+        and dispatch of this program, as TVM's ``set_instrument``; None
+        removes it (see :mod:`asyncvm._instrument`). VMError
+        INVALID_ARGUMENT if it is not callable. Does not suspend."""
+        install_instrument(self, callback)
 
     async def close(self) -> None:
         """Runs the modules' deinitializers; later calls are FAILED_PRECONDITION."""

@@ -112,9 +112,15 @@ class CommandBuffer:
             raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is already finalized")
         self.finalized = True
 
-    def execute(self, binding_table=None, for_each=run_in_order) -> None:
+    def execute(self, binding_table=None, for_each=run_in_order, dispatch_hook=None) -> None:
         """Replays the commands in order; dispatches spread their workgroups
-        with ``for_each`` (see DispatchState). Raises VMError on failure."""
+        with ``for_each`` (see DispatchState). Raises VMError on failure.
+
+        ``dispatch_hook(executable, ordinal, state)``, when given (a device's
+        ``dispatch_hook``: an instrument, see :mod:`asyncvm._instrument`),
+        runs each dispatch in place of ``executable.dispatch(ordinal,
+        state)``: it calls that itself, or not (the dispatch is skipped), and
+        may raise VMError to fail the execution."""
         for command in self.commands:
             kind = command[0]
             if kind == "dispatch":
@@ -128,11 +134,16 @@ class CommandBuffer:
                         buffer.prepare_binding()
                 tracer = active_tracer()
                 began = tracer.now() if tracer is not None else 0.0
-                executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
-                                                           for_each))
+                if dispatch_hook is None:
+                    executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
+                                                               for_each))
+                else:
+                    dispatch_hook(executable, ordinal,
+                                  DispatchState(workgroups, constants, resolved, for_each))
                 if tracer is not None:
                     tracer.complete(executable.function_names[ordinal], "dispatch", began,
-                                    format=executable.format, workgroups=list(workgroups))
+                                    format=executable.format, workgroups=list(workgroups),
+                                    bytes_bound=sum(length for _, _, length in resolved))
             elif kind == "fill":
                 buffer, offset, length = command[1].resolve(binding_table)
                 buffer.fill(offset, length, command[2], _FILL)

@@ -65,6 +65,10 @@ class Device:
         self._running = 0  # queue operations running on local-task workers now
         self._running_lock = threading.Lock()
         self._allocator_statistics = AllocatorStatistics()
+        # Called as dispatch_hook(executable, ordinal, state) in place of each
+        # dispatch of the command buffers this device executes (see
+        # CommandBuffer.execute); None runs them directly. Set by instruments.
+        self.dispatch_hook: Callable | None = None
         if driver == "local-task":
             self.workers = workers or os.cpu_count() or 1
             # Queue work and workgroups use separate pools, so a queue operation
@@ -185,7 +189,7 @@ class Device:
         if not command_buffer.finalized:
             raise VMError(StatusCode.FAILED_PRECONDITION,
                           "command buffer must be finalized before it is executed")
-        self.submit(wait, signal, _Execution(command_buffer, binding_table, self.for_each))
+        self.submit(wait, signal, _Execution(command_buffer, binding_table, self))
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier}>"
@@ -209,17 +213,19 @@ def _run_and_signal(work: Callable[[], None] | None, signal: Fence | None, failu
 
 class _Execution:
     """The work of ``queue_execute``: a command buffer replayed with a binding
-    table (a slotted object: smaller than a closure over the same three)."""
+    table on a device (a slotted object: smaller than a closure over the
+    same three). The device's ``dispatch_hook`` is read when it runs."""
 
-    __slots__ = ("command_buffer", "binding_table", "for_each")
+    __slots__ = ("command_buffer", "binding_table", "device")
 
-    def __init__(self, command_buffer: CommandBuffer, binding_table, for_each) -> None:
+    def __init__(self, command_buffer: CommandBuffer, binding_table, device: Device) -> None:
         self.command_buffer = command_buffer
         self.binding_table = binding_table
-        self.for_each = for_each
+        self.device = device
 
     def __call__(self) -> None:
-        self.command_buffer.execute(self.binding_table, self.for_each)
+        device = self.device
+        self.command_buffer.execute(self.binding_table, device.for_each, device.dispatch_hook)
 
 
 class _QueueOperation:

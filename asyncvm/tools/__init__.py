@@ -2,7 +2,9 @@
 
 ``run`` (iree-run-module), ``check`` (iree-check-module), ``dump``
 (iree-dump-module), ``benchmark`` (iree-benchmark-module, with
-concurrency), and ``serve`` (the program behind the Open Inference Protocol).
+concurrency and ``--profile``), ``compare`` (one function on two devices or
+two builds, down to the first dispatch that differs), and ``serve`` (the
+program behind the Open Inference Protocol).
 Every failure prints ``error: STATUS: message`` and its VM backtrace to
 stderr and exits non-zero.
 """
@@ -16,13 +18,15 @@ import anyio
 
 from asyncvm.vm import VMError, tracing
 
-from . import _benchmark, _check, _dump, _parameters, _run, _serve
+from . import _benchmark, _check, _compare, _dump, _parameters, _run, _serve
 
 _COMMANDS = {
     "run": (_run, "call a function and print its results"),
     "check": (_check, "run a module's test functions"),
     "dump": (_dump, "print a module's metadata and disassembly"),
     "benchmark": (_benchmark, "call a function repeatedly with N calls in flight"),
+    "compare": (_compare, "run a function on two devices or two builds and report the first "
+                          "dispatch whose outputs differ"),
     "parameters": (_parameters, "list parameter files or convert them to .irpa"),
     "serve": (_serve, "serve the program's functions over HTTP (Open Inference Protocol)"),
 }

@@ -26,6 +26,12 @@ Scheduling: a bytecode frame checks the clock every ``quantum`` instructions
 and the invocation yields to the event loop once it has run ``time_slice``
 seconds without suspending (``time_slice=0`` yields at every check: a pure
 instruction budget). docs/serving.md gives the checkpoint rules.
+
+Instruments: :meth:`Context.set_instrumentation` installs an object that
+runs every invocation in place of the plain call (``asyncvm._instrument``
+builds it, and wraps imports and dispatches itself). Without one, an
+invocation of an initialized context takes its fast path after a single
+flag check.
 """
 
 from __future__ import annotations
@@ -97,6 +103,10 @@ class Context:
         self._thread_lock = threading.Lock()
         self._thread: int | None = None
         self._running = 0
+        self.instrumentation = None
+        # Initialized without error and not instrumented: what lets invoke
+        # take its fast path with one attribute check.
+        self._direct = False
         self.register_modules(modules)
 
     # -- registration ------------------------------------------------------------
@@ -222,7 +232,10 @@ class Context:
 
         Concurrent callers wait for the one running them. A failure is kept and
         raised again to every later caller; a cancelled initialization is
-        retried by the next caller.
+        retried by the next caller, and so is one that failed with an error
+        whose ``retry_initialization`` attribute is true (an instrument's
+        stop or failure, see :mod:`asyncvm._instrument`: the program's own
+        initializers did not fail).
         """
         while not self._initialized:
             if self._initializing is not None:
@@ -233,10 +246,13 @@ class Context:
                 for state in self._states:
                     await state.initialize(self)
             except Exception as error:
+                if getattr(error, "retry_initialization", False):
+                    raise
                 self._initialize_error = error
                 self._initialized = True
             else:
                 self._initialized = True
+                self._direct = self.instrumentation is None
             finally:
                 self._initializing = None
                 event.set()
@@ -276,8 +292,7 @@ class Context:
         self._enter_thread()
         try:
             tracer = _tracing._active
-            if tracer is None and timeout is None and self._initialized \
-                    and self._initialize_error is None:
+            if tracer is None and timeout is None and self._direct:
                 # The common case in one coroutine frame over the driver's.
                 results = unmarshal_results(function, await invoke_callable(
                     function.callable, values, max_depth=self.max_depth,
@@ -321,7 +336,22 @@ class Context:
                           f"{function.full_name} did not finish within {timeout} s")
         raise VMError(StatusCode.INTERNAL, f"{function.full_name} ended without results")
 
+    def set_instrumentation(self, instrumentation: Any) -> None:
+        """Installs (None removes) the object whose ``invoke_function(function,
+        values, run)`` runs every invocation in place of the plain call (see
+        :mod:`asyncvm._instrument`, which also wraps imports and dispatches).
+        Invocations that start afterwards see it. Does not suspend."""
+        self.instrumentation = instrumentation
+        self._direct = (instrumentation is None and self._initialized
+                        and self._initialize_error is None)
+
     async def _initialize_and_run(self, function: Function, values: list) -> tuple:
+        instrumentation = self.instrumentation
+        if instrumentation is not None:
+            return await instrumentation.invoke_function(function, values, self._run)
+        return await self._run(function, values)
+
+    async def _run(self, function: Function, values: list) -> tuple:
         if not self._initialized or self._initialize_error is not None:
             await self.initialize()
         results = await invoke_callable(function.callable, values, max_depth=self.max_depth,

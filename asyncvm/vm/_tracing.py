@@ -5,7 +5,11 @@
 that chrome://tracing and ui.perfetto.dev open. Invocations and their
 suspensions are async events (one track per invocation, so interleaving on a
 single thread shows as overlapping tracks); queue work and kernel runs are
-complete events on the thread that ran them. With no tracer installed every
+complete events on the thread that ran them (a dispatch's event names its
+executable export and gives its format, workgroup count and bytes bound).
+:meth:`Tracer.set_metadata` adds entries to the trace's ``metadata`` object
+(a profile report goes there, see :mod:`asyncvm._profile`), and
+:meth:`Tracer.counter` records counter tracks. With no tracer installed every
 hook is a single ``None`` check. Recording is thread-safe.
 """
 
@@ -26,6 +30,7 @@ class Tracer:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._origin = time.perf_counter_ns()
+        self.metadata: dict[str, Any] = {}
 
     def now(self) -> float:
         """Microseconds since the tracer started."""
@@ -57,11 +62,25 @@ class Tracer:
         self._add({"name": name, "cat": category, "ph": "i", "s": "t", "ts": self.now(),
                    "args": args})
 
+    def counter(self, name: str, category: str, **values: float) -> None:
+        """A sample of counter track ``name`` (one series per keyword)."""
+        self._add({"name": name, "cat": category, "ph": "C", "ts": self.now(), "args": values})
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Sets ``metadata[key]`` (JSON-serializable) in the written trace."""
+        with self._lock:
+            self.metadata[key] = value
+
     def write(self, path: str | os.PathLike) -> None:
+        """Writes the JSON trace: ``traceEvents``, and ``metadata`` when set."""
         with self._lock:
             events = list(self.events)
+            metadata = dict(self.metadata)
+        document: dict[str, Any] = {"traceEvents": events, "displayTimeUnit": "ms"}
+        if metadata:
+            document["metadata"] = metadata
         with open(path, "w", encoding="utf-8") as file:
-            json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, file)
+            json.dump(document, file)
 
 
 _active: Tracer | None = None
