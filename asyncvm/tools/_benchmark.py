@@ -26,6 +26,7 @@ import anyio
 from asyncvm._profile import FORMATS, profile
 
 from . import _run
+from ._execution_flags import execution_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,11 @@ async def run(arguments: argparse.Namespace) -> int:
     if prepared is None:
         return 1
     program, function, values = prepared
+    with execution_options(arguments, program):  # --trace_execution, --print_statistics
+        return await _measure(arguments, program, function, values)
+
+
+async def _measure(arguments: argparse.Namespace, program, function, values) -> int:
     invoke = program.context.invoke
     await invoke(function, *values)  # warm up: initializers, first-call costs
     latencies: list[float] = []

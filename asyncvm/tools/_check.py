@@ -5,7 +5,10 @@ context with the ``check`` module (and the HAL) registered. A test passes if
 it returns; one whose name starts with ``fail_`` passes if it fails. Test
 names may contain dots (IREE names check tests after their files:
 ``regression_issue_12546.mlir``). One line per test, then ``N passed, M
-failed``; the exit code is 1 if any test failed.
+failed``; the exit code is 1 if any test failed. ``--trace_execution[=FILE]``
+traces every test's instructions, and ``--print_statistics`` prints, after
+the summary, statistics that add up all the tests (see
+:mod:`._execution_flags`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from asyncvm._program import load
 from asyncvm.vm import VMError
 from asyncvm.modules.check import create_check_module
 
+from ._execution_flags import add_execution_arguments, execution_options
 from ._run import add_parameters_argument, parameters_from_flags
 
 
@@ -26,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "order (the last .vmfb holds the tests)")
     parser.add_argument("--device", default="local-sync", choices=["local-sync", "local-task"])
     add_parameters_argument(parser)
+    add_execution_arguments(parser)
 
 
 async def run(arguments: argparse.Namespace) -> int:
@@ -35,27 +40,29 @@ async def run(arguments: argparse.Namespace) -> int:
     tests = [d for d in main.exports
              if not d.name.startswith("__") and not d.signature.arguments]
     passed = failed = 0
-    for descriptor in tests:
-        program = load(everything[-1], modules=everything[:-1], device=arguments.device,
-                       parameters=parameters)
-        expect_failure = descriptor.name.startswith("fail_")
-        # By the export itself: a test's name may have dots ("i32i32.i32",
-        # "regression_issue_12546.mlir"), and a failure to find it must not
-        # pass for a fail_ test's expected failure.
-        function = program.context.lookup_function(descriptor.name, module=main.name)
-        try:
-            await program.invoke(function)
-            error = None
-        except VMError as caught:
-            error = caught
-        if (error is None) != expect_failure:
-            passed += 1
-            note = f" (failed as expected: {error.status.name})" if error else ""
-            print(f"[       OK ] {descriptor.name}{note}")
-        else:
-            failed += 1
-            reason = str(error) if error else "expected a failure, but it returned"
-            print(f"[  FAILED  ] {descriptor.name}: {reason}")
-        await program.close()
-    print(f"{passed} passed, {failed} failed")
+    with execution_options(arguments) as options:
+        for descriptor in tests:
+            program = load(everything[-1], modules=everything[:-1], device=arguments.device,
+                           parameters=parameters)
+            with options.observe(program):
+                expect_failure = descriptor.name.startswith("fail_")
+                # By the export itself: a test's name may have dots ("i32i32.i32",
+                # "regression_issue_12546.mlir"), and a failure to find it must not
+                # pass for a fail_ test's expected failure.
+                function = program.context.lookup_function(descriptor.name, module=main.name)
+                try:
+                    await program.invoke(function)
+                    error = None
+                except VMError as caught:
+                    error = caught
+                if (error is None) != expect_failure:
+                    passed += 1
+                    note = f" (failed as expected: {error.status.name})" if error else ""
+                    print(f"[       OK ] {descriptor.name}{note}")
+                else:
+                    failed += 1
+                    reason = str(error) if error else "expected a failure, but it returned"
+                    print(f"[  FAILED  ] {descriptor.name}: {reason}")
+                await program.close()
+        print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

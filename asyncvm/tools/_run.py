@@ -3,7 +3,9 @@
 ``--parameters=[SCOPE=]FILE`` (repeatable) gives programs with external
 parameters their files, as IREE's tools take them: ``--parameters=model=w.irpa``
 puts the parameters of ``w.irpa`` in scope ``model``, a bare path in the
-empty scope.
+empty scope. ``--trace_execution[=FILE]`` and ``--print_statistics`` trace the
+call's instructions and print statistics after the results (see
+:mod:`._execution_flags`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from asyncvm.modules.io_parameters import ParameterIndex
 from asyncvm.modules.io_parameters import split_scope
 from asyncvm.vm import Span
 
+from ._execution_flags import add_execution_arguments, execution_options
 from ._values_text import format_value, parse_input
 
 
@@ -34,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", metavar="FILE",
                         help="write a Chrome/Perfetto trace (JSON) of invocations, "
                              "suspensions, queue work and kernels")
+    add_execution_arguments(parser)
 
 
 def add_parameters_argument(parser: argparse.ArgumentParser) -> None:
@@ -76,9 +80,10 @@ async def run(arguments: argparse.Namespace) -> int:
     if prepared is None:
         return 1
     program, function, values = prepared
-    print(f"EXEC @{function.name}")
-    results = await program.context.invoke(function, *values)
-    for index, (value, slot) in enumerate(zip(results, function.signature.results)):
-        kind = None if isinstance(slot, Span) else slot
-        print(f"result[{index}]: {format_value(value, kind)}")
+    with execution_options(arguments, program):
+        print(f"EXEC @{function.name}")
+        results = await program.context.invoke(function, *values)
+        for index, (value, slot) in enumerate(zip(results, function.signature.results)):
+            kind = None if isinstance(slot, Span) else slot
+            print(f"result[{index}]: {format_value(value, kind)}")
     return 0

@@ -2,7 +2,9 @@
 
 :func:`disassemble_function` prints each instruction from its table row and
 operand view: the written registers, ``=``, the mnemonic, then the read
-fields by kind (registers as ``%i7`` / ``%r3``, from their view names).
+fields by kind (registers as ``%i7`` / ``%r3``, from their view names);
+:func:`instruction_texts` gives the same text per instruction (execution
+traces print it).
 :func:`dump_module` adds the module's metadata (types, imports with calling
 conventions, exports, dependencies, rodata and function tables). Pure text;
 never suspends.
@@ -82,13 +84,29 @@ class _Formatter:
         return f"{prefix}vm.{instruction.mnemonic} {' '.join(read)}".rstrip()
 
 
-def disassemble_function(module: BytecodeModule, function: int) -> list[str]:
-    """Lines of one function's listing, with ``pc`` offsets and source locations."""
+def _function_formatter(module: BytecodeModule, function: int) -> _Formatter:
+    """A formatter for ``function`` that knows its blocks' numbers."""
     formatter = _Formatter(module, function)
-    instructions = module.instructions[function]
-    for decoded in instructions:
+    for decoded in module.instructions[function]:
         if decoded.instruction.is_block_marker:
             formatter.blocks[decoded.pc - formatter.start] = len(formatter.blocks)
+    return formatter
+
+
+def instruction_texts(module: BytecodeModule, function: int) -> dict[int, str]:
+    """The text of each instruction of ``function`` (block markers left
+    out), by ``pc`` relative to the function: what its listing prints after
+    the offset, without the source location."""
+    formatter = _function_formatter(module, function)
+    return {decoded.pc - formatter.start: formatter.instruction(decoded)
+            for decoded in module.instructions[function]
+            if not decoded.instruction.is_block_marker}
+
+
+def disassemble_function(module: BytecodeModule, function: int) -> list[str]:
+    """Lines of one function's listing, with ``pc`` offsets and source locations."""
+    formatter = _function_formatter(module, function)
+    instructions = module.instructions[function]
     signature = module.definition.signatures[function].calling_convention
     lines = [f"vm.func @{module.function_names[function]}  // {signature}"]
     for decoded in instructions:

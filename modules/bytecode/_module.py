@@ -6,6 +6,10 @@ Each registration creates a :class:`BytecodeModuleState` holding that
 context's globals, rodata views, resolved imports and the bound functions.
 Loading raises VMError (INVALID_ARGUMENT for malformed input, UNIMPLEMENTED
 for an unsupported bytecode version) and never suspends.
+
+A state observed by an :class:`~asyncvm.vm.ExecutionObserver` (see
+:func:`asyncvm.vm.observe_execution`) runs one of the module's observation
+translations while observed; see :mod:`._observation`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import os
 import types
 from bisect import bisect_right
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy
 
@@ -27,6 +31,9 @@ from ._module_definition import ModuleDef, parse_module_definition
 from ._runtime_support import SUPPORT, _unresolved_import
 from ._translator import TranslatedModule, translate_module
 from ._verifier import verify_module
+
+if TYPE_CHECKING:
+    from ._observation import ObservedTranslations
 
 """Instructions (approximately) a frame runs between scheduling checkpoints."""
 
@@ -86,16 +93,7 @@ class BytecodeModule(Module):
         namespace = dict(SUPPORT)
         exec(code, namespace)
         bind = namespace["_bind"]
-        line_map = self.translated.line_map
-        names = self.function_names
-        module_name = self.name
-
-        def describe(line: int) -> FrameLocation:
-            function, pc = line_map.get(line, (None, None))
-            if function is None:
-                return FrameLocation(module_name, "?")
-            return FrameLocation(module_name, names[function], pc,
-                                 self.source_location(function, pc))
+        describe = self.frame_describer(self.translated.line_map)
 
         # The registry holds describers weakly (a dropped module is freed):
         # the module keeps its own, and its code objects are its own too (a
@@ -106,6 +104,30 @@ class BytecodeModule(Module):
             if isinstance(constant, types.CodeType):
                 register_frame_describer(constant, describe)
         return bind
+
+    def frame_describer(self, line_map: dict[int, tuple[int, int]]
+                        ) -> Callable[[int], FrameLocation]:
+        """Names a frame of this module's generated code (a translation
+        whose lines map to (function, pc) by ``line_map``) from its line."""
+        names = self.function_names
+        module_name = self.name
+
+        def describe(line: int) -> FrameLocation:
+            function, pc = line_map.get(line, (None, None))
+            if function is None:
+                return FrameLocation(module_name, "?")
+            return FrameLocation(module_name, names[function], pc,
+                                 self.source_location(function, pc))
+
+        return describe
+
+    @property
+    def observed_translations(self) -> "ObservedTranslations":
+        """The translations that observation runs and the instruction sites
+        (see :mod:`._observation`), made on first use."""
+        from ._observation import observed_translations
+
+        return observed_translations(self)
 
     # -- Module interface ----------------------------------------------------------
 
@@ -216,6 +238,26 @@ class BytecodeModuleState(ModuleState):
         self.global_index = global_index
         self.ref_global_index = ref_global_index
         self.functions = module._bind(self)
+        self._execution_switch = None
+
+    # -- observation ---------------------------------------------------------------
+
+    def add_execution_observer(self, observer: Any) -> None:
+        """Reports every instruction of this state's functions to ``observer``
+        (see :func:`asyncvm.vm.observe_execution`): the functions run an
+        observation translation from their next call on (see
+        :mod:`._observation`). ALREADY_EXISTS if it already observes this
+        state; INTERNAL if the module cannot be observed. Thread-safe; does
+        not suspend."""
+        from ._observation import execution_switch
+
+        execution_switch(self).add(observer)
+
+    def remove_execution_observer(self, observer: Any) -> None:
+        """Stops reporting to ``observer``; with no observer left the
+        functions run the normal translation again from their next call on."""
+        if self._execution_switch is not None:
+            self._execution_switch.remove(observer)
 
     def lookup_function(self, name: str):
         ordinal = self.module.export_ordinal(name)

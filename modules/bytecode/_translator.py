@@ -32,6 +32,23 @@ Suspension points in generated code, all ``yield`` to the invocation driver
 
 Every generated line maps back to the bytecode offset it came from, so a
 failure's traceback names ``module.function@pc``.
+
+Two more translations serve observation (see :mod:`._observation`); the
+normal translation is not affected by them in any way. Each is the normal
+code plus a line before each instruction that uses ``_o``, a keyword-only
+parameter of every function whose default the module state sets:
+
+* ``mode="observed"``: ``_o(<site>, (<operand registers>,))`` calls the hook
+  ``_o`` with the operands' values as they are before the instruction runs:
+  the registers it reads, then the sources of its branch remaps (see
+  :func:`observed_operands`). The peepholes are left out, so that each
+  instruction is a statement of its own over the registers it names
+  (wrapping as written, loops counting their budget per instruction);
+* ``mode="counted"``: ``_o[<site>] += 1`` counts the instruction in the
+  list ``_o`` (a fused compare is counted where it stood).
+
+``<site>`` numbers the module's instructions in function order (see
+:func:`instruction_sites`).
 """
 
 from __future__ import annotations
@@ -118,11 +135,40 @@ class _Lines:
         self.lines.append((depth, text, function, pc))
 
 
+def instruction_sites(functions: list[list[DecodedInstruction]]
+                      ) -> list[tuple[int, DecodedInstruction]]:
+    """Every instruction of a module but the block markers, as (function
+    ordinal, instruction), in function order: the site numbers of the
+    observed translation are positions in this list."""
+    return [(ordinal, decoded) for ordinal, instructions in enumerate(functions)
+            for decoded in instructions if not decoded.instruction.is_block_marker]
+
+
+def observed_operands(decoded: DecodedInstruction) -> tuple:
+    """The registers whose values the observed translation passes to its
+    hook before ``decoded`` runs: those it reads, then the sources of its
+    branch remaps, each once, in that order."""
+    registers = {register.name: register for register in decoded.reads}
+    for target in decoded.targets:
+        for source, _ in target.remap:
+            registers.setdefault(source.name, source)
+    return tuple(registers.values())
+
+
 class _FunctionTranslator:
     def __init__(self, module: ModuleDef, ordinal: int, name: str,
                  instructions: list[DecodedInstruction], function_start: int,
-                 lines: _Lines) -> None:
+                 lines: _Lines, sites: dict[int, int] | None = None,
+                 counted: bool = False) -> None:
         self.module = module
+        # Observed and counted translations: the site number of each
+        # instruction, by its offset in the bytecode section (None for the
+        # normal translation).
+        self.sites = sites
+        self.counted = counted
+        # The observed translation leaves the peepholes out, so that each
+        # instruction is a statement of its own over the registers it names.
+        self.peepholes = sites is None or counted
         self.ordinal = ordinal
         self.name = name
         self.instructions = instructions
@@ -173,11 +219,15 @@ class _FunctionTranslator:
         self.live_in, self.live_out = compute_liveness(self.blocks, self.block_index)
         signature = self.module.signatures[self.ordinal].calling_convention
         parameters = parameter_names(signature)
-        self.exact_steps = unwrapped_steps(self.blocks, self.block_index)
-        for index in range(len(self.blocks)):
-            self._fold_edge_copies(index)
+        header = list(parameters)
+        if self.peepholes:
+            self.exact_steps = unwrapped_steps(self.blocks, self.block_index)
+            for index in range(len(self.blocks)):
+                self._fold_edge_copies(index)
+        if self.sites is not None:
+            header += ["*", "_o=None"]
         out = self.out
-        out.add(1, f"def f{self.ordinal}({', '.join(parameters)}):", self.ordinal, 0)
+        out.add(1, f"def f{self.ordinal}({', '.join(header)}):", self.ordinal, 0)
         primitives, refs = self._registers()
         unset_primitives = sorted(primitives - set(parameters), key=_register_order)
         unset_refs = sorted(refs - set(parameters), key=_register_order)
@@ -307,7 +357,7 @@ class _FunctionTranslator:
         the register moves monotonically), and that nothing else in the
         loop writes, remaps of the edges out of it included.
         """
-        if guarded:
+        if guarded or not self.peepholes:
             return None
         writers: dict[str, list[int | None]] = {}
         back_edges = 0
@@ -353,6 +403,12 @@ class _FunctionTranslator:
         fused = self._fusable_compare(index)
         for decoded in body:
             self.pc = decoded.pc - self.start
+            if self.sites is not None:
+                site = self.sites[decoded.pc]
+                if self.counted:
+                    self.line(depth, f"_o[{site}] += 1")
+                else:
+                    self.line(depth, f"_o({site}, {_tuple_text(observed_operands(decoded))})")
             if decoded is fused:
                 # The compare's result only steers the branch: test it in place.
                 self.fused_condition = self._condition_expression(decoded)
@@ -363,7 +419,8 @@ class _FunctionTranslator:
     def _fusable_compare(self, index: int) -> DecodedInstruction | None:
         """A compare right before a cond_br on its result, dead afterwards."""
         body = self.blocks[index][1]
-        if len(body) < 2 or body[-1].instruction.semantics != "@cond_br":
+        if not self.peepholes or len(body) < 2 \
+                or body[-1].instruction.semantics != "@cond_br":
             return None
         compare = body[-2]
         semantics = compare.instruction.semantics or ""
@@ -716,14 +773,21 @@ _PRELUDE = """def _bind(_S):
 
 
 def translate_module(module: ModuleDef, functions: list[list[DecodedInstruction]],
-                     names: list[str]) -> TranslatedModule:
-    """Generates the Python source of a whole module (verified beforehand)."""
+                     names: list[str], *, mode: str = "normal") -> TranslatedModule:
+    """Generates the Python source of a whole module (verified beforehand):
+    the ``"normal"`` translation, or the ``"observed"`` or ``"counted"`` one
+    (see the module docstring)."""
+    if mode not in ("normal", "observed", "counted"):
+        raise VMError(StatusCode.INVALID_ARGUMENT, f"no translation mode {mode!r}")
+    sites = ({decoded.pc: site for site, (_, decoded) in enumerate(instruction_sites(functions))}
+             if mode != "normal" else None)
     lines = _Lines()
     for ordinal in range(len(module.imports)):
         lines.add(1, f"_imp{ordinal} = _S.imports[{ordinal}]")
     for ordinal, instructions in enumerate(functions):
         translator = _FunctionTranslator(module, ordinal, names[ordinal], instructions,
-                                         module.functions[ordinal].bytecode_offset, lines)
+                                         module.functions[ordinal].bytecode_offset, lines,
+                                         sites, mode == "counted")
         translator.translate()
     lines.add(1, "return [" + ", ".join(f"f{i}" for i in range(len(functions))) + "]")
 
