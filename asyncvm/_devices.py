@@ -20,7 +20,13 @@ def default_loaders() -> ExecutableLoaders:
     return loaders
 
 
-def create_device(driver: str = "local-sync", *, workers: int | None = None) -> Device:
+def create_device(driver: str = "local-sync", *, workers: int | None = None,
+                  memory_limit: int | None = None) -> Device:
     """A ``local-sync`` or ``local-task`` device that loads every format
-    (:func:`default_loaders`). NOT_FOUND for an unknown driver."""
-    return Device(driver, workers=workers, loaders=default_loaders())
+    (:func:`default_loaders`); the caller owns it. ``memory_limit`` (bytes,
+    a positive int; None for none) bounds the live bytes of the device's
+    allocations: one past it fails RESOURCE_EXHAUSTED (see
+    :meth:`asyncvm.hal.Device.allocate` for what counts). Does not suspend.
+    VMError NOT_FOUND for an unknown driver, INVALID_ARGUMENT for a bad
+    limit."""
+    return Device(driver, workers=workers, loaders=default_loaders(), memory_limit=memory_limit)

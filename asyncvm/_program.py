@@ -38,6 +38,7 @@ from ._stateful import StatefulCalls
 from ._synchronous import run_sync
 from ._time_evaluator import TimeEvaluator
 from .hal import BufferView, Device, HalModule
+from .hal._allocator_statistics import check_limit
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
                  Module, StatusCode, VMError)
@@ -340,7 +341,7 @@ def load_modules(source: Source) -> list[Module]:
 
 def load(source: Source, *, modules: Iterable[Source] = (),
          instance: Instance | None = None, device: str = "local-sync",
-         parameters: Parameters | None = None,
+         parameters: Parameters | None = None, memory_limit: int | None = None,
          quantum: int = DEFAULT_QUANTUM, time_slice: float = DEFAULT_TIME_SLICE,
          max_depth: int = DEFAULT_MAX_DEPTH) -> Program:
     """Loads a program: ``modules`` are registered first, in order, then ``source``.
@@ -354,7 +355,11 @@ def load(source: Source, *, modules: Iterable[Source] = (),
 
     If any of them imports ``hal.*`` or names a ``!hal.*`` type (a function
     that only passes a tensor through) and no HAL module is given, one is
-    registered first over a ``device`` (``local-sync``). If any imports
+    registered first over a ``device`` (``local-sync``), which holds at
+    most ``memory_limit`` bytes of allocations alive at once when one is
+    given (a positive int; see :func:`create_device`): an allocation past it
+    fails that invocation alone with VMError RESOURCE_EXHAUSTED, and
+    ``program.device.statistics`` shows the limit and the peak. If any imports
     ``io_parameters.*`` and no such module is given, an
     :class:`~asyncvm.modules.io_parameters.IoParametersModule` is registered
     right after the HAL, over ``parameters`` (see :func:`parameter_index`;
@@ -363,16 +368,24 @@ def load(source: Source, *, modules: Iterable[Source] = (),
     context's scheduling settings (see :class:`asyncvm.vm.Context`). Raises
     VMError if a file is unreadable, malformed, or an import does not
     resolve, or a setting is out of range; INVALID_ARGUMENT for
-    ``parameters`` given along with an ``io_parameters`` module. Does not
+    ``parameters`` given along with an ``io_parameters`` module, for a
+    ``memory_limit`` that is not a positive int, or given along with a HAL
+    module (whose devices have their own). Does not
     suspend; module initializers (which load the parameters) run on the
     first call.
     """
+    memory_limit = check_limit(memory_limit)
     everything = modules_from_all(modules) + modules_from(source)
     main = main_module(everything)
     index = parameter_index(parameters) if parameters is not None else None
+    has_hal = any(module.name == "hal" for module in everything)
+    if memory_limit is not None and has_hal:
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      "memory_limit= cannot be given along with a hal module (give its devices "
+                      "their own: create_device(memory_limit=...))")
     needs_hal = any(_uses_hal(module) for module in everything)
-    if needs_hal and not any(module.name == "hal" for module in everything):
-        everything.insert(0, HalModule([create_device(device)]))
+    if needs_hal and not has_hal:
+        everything.insert(0, HalModule([create_device(device, memory_limit=memory_limit)]))
     if any(module.name == "io_parameters" for module in everything):
         if index is not None:
             raise VMError(StatusCode.INVALID_ARGUMENT,

@@ -6,15 +6,23 @@ released — when the last numpy view of it (a buffer, a subspan, a result
 array handed to the caller, a queue operation still using it) is gone — so
 ``live_bytes`` returning to where it was shows that nothing leaked. Updated
 from any thread; reading is a snapshot. Nothing here suspends.
+
+An optional ``limit`` bounds the live bytes: :meth:`AllocatorStatistics.reserve`
+refuses, with VMError RESOURCE_EXHAUSTED, an allocation that would hold more,
+so ``peak_bytes`` never exceeds it. Only what is counted here is bounded (see
+:meth:`asyncvm.hal.Device.allocate` for which memory that is).
 """
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from dataclasses import dataclass
 
 import numpy
+
+from asyncvm.vm import StatusCode, VMError
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,8 @@ class AllocatorSnapshot:
     bytes_allocated: int
     bytes_freed: int
     peak_bytes: int
+    limit: int | None = None
+    """The most live bytes allowed at once (None: unbounded)."""
 
     @property
     def live_allocations(self) -> int:
@@ -40,8 +50,26 @@ class _Watch(weakref.ref):
     __slots__ = ("length",)
 
 
+def check_limit(limit) -> int | None:
+    """``limit`` (bytes) as an int, or None for none: a positive int or
+    numpy integer; VMError INVALID_ARGUMENT otherwise (0, negative, a bool,
+    a float, a str...)."""
+    if limit is None:
+        return None
+    try:
+        value = operator.index(limit)  # an int or a numpy integer; no floats, no strings
+    except TypeError:
+        value = 0
+    if value <= 0 or isinstance(limit, bool):
+        raise VMError(StatusCode.INVALID_ARGUMENT,
+                      f"a memory limit is a positive number of bytes, not {limit!r}")
+    return value
+
+
 class AllocatorStatistics:
-    """Thread-safe counters of one device's allocations.
+    """Thread-safe counters of one device's allocations, bounded by ``limit``
+    live bytes when one is given (a positive int; INVALID_ARGUMENT
+    otherwise). ``name`` names the owner in limit errors.
 
     Each allocation is watched by a weak reference with a callback (kept in
     a dictionary by id until it fires), not ``weakref.finalize``, whose
@@ -49,26 +77,62 @@ class AllocatorStatistics:
     """
 
     __slots__ = ("_lock", "_allocations", "_frees", "_bytes_allocated", "_bytes_freed", "_peak",
-                 "_watched")
+                 "_watched", "_limit", "name")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None, name: str = "allocator") -> None:
         self._lock = threading.Lock()
         self._allocations = self._frees = 0
         self._bytes_allocated = self._bytes_freed = self._peak = 0
         self._watched: dict[int, _Watch] = {}
+        self._limit = check_limit(limit)
+        self.name = name
 
-    def track(self, storage: numpy.ndarray, length: int) -> None:
-        """Counts ``length`` bytes as allocated until ``storage``'s memory is released."""
+    @property
+    def limit(self) -> int | None:
+        return self._limit
+
+    def reserve(self, length: int) -> None:
+        """Counts ``length`` more bytes as allocated and live, before the
+        memory is made; :meth:`watch` then ties them to that memory, or
+        :meth:`cancel` takes them back if it could not be made.
+
+        VMError RESOURCE_EXHAUSTED, counting nothing, if that would hold more
+        than the limit. The limit is checked only when the live bytes would
+        pass the peak (the peak never exceeds the limit), so while under the
+        peak, or with no limit, this costs nothing more than counting.
+        """
+        with self._lock:
+            live = self._bytes_allocated - self._bytes_freed + length
+            if live > self._peak:
+                limit = self._limit
+                if limit is not None and live > limit:
+                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                                  f"{self.name}: allocating {length} bytes would hold {live} of "
+                                  f"its {limit}-byte limit ({live - length} bytes live)")
+                self._peak = live
+            self._allocations += 1
+            self._bytes_allocated += length
+
+    def watch(self, storage: numpy.ndarray, length: int) -> None:
+        """Counts the ``length`` bytes :meth:`reserve` counted as freed once
+        ``storage``'s memory is released."""
         owner = storage.base if storage.base is not None else storage
         watch = _Watch(owner, self._freed)
         watch.length = length
+        self._watched[id(watch)] = watch  # one dict store: atomic, no lock needed
+
+    def cancel(self, length: int) -> None:
+        """Takes back a :meth:`reserve` whose memory could not be made."""
         with self._lock:
-            self._watched[id(watch)] = watch
-            self._allocations += 1
-            self._bytes_allocated += length
-            live = self._bytes_allocated - self._bytes_freed
-            if live > self._peak:
-                self._peak = live
+            self._allocations -= 1
+            self._bytes_allocated -= length
+
+    def track(self, storage: numpy.ndarray, length: int) -> None:
+        """Counts ``length`` bytes as allocated until ``storage``'s memory is
+        released (:meth:`reserve` then :meth:`watch`: RESOURCE_EXHAUSTED,
+        counting nothing, past the limit)."""
+        self.reserve(length)
+        self.watch(storage, length)
 
     def _freed(self, watch: "_Watch") -> None:
         with self._lock:
@@ -79,4 +143,4 @@ class AllocatorStatistics:
     def snapshot(self) -> AllocatorSnapshot:
         with self._lock:
             return AllocatorSnapshot(self._allocations, self._frees, self._bytes_allocated,
-                                     self._bytes_freed, self._peak)
+                                     self._bytes_freed, self._peak, self._limit)

@@ -17,6 +17,12 @@ do (alloca, dealloca, an execute without a command buffer) whose wait is
 already reached signal inline, on the submitting thread, instead of costing a
 trip through the pool; with a wait still pending they go to a worker like any
 other operation.
+
+A device may be given a ``memory_limit``: the most bytes of its allocations
+(:meth:`Device.allocate`, and so ``queue_alloca``) alive at once, as its
+:attr:`Device.statistics` count them. An allocation past it fails with
+VMError RESOURCE_EXHAUSTED naming the numbers; nothing else is affected, and
+the memory is available again once the buffers holding it are released.
 """
 
 from __future__ import annotations
@@ -49,14 +55,19 @@ class Device:
 
     ``loaders`` are the executable formats it can load; by default the HAL's
     own native formats (:func:`~asyncvm.hal.native_loaders`). The device
-    owns the table it is given.
+    owns the table it is given. ``memory_limit`` (a positive int of bytes,
+    None for no limit) bounds the live bytes of its allocations (see
+    :meth:`allocate`). Raises VMError NOT_FOUND for an unknown driver,
+    INVALID_ARGUMENT for a bad limit.
     """
 
     def __init__(self, driver: str = "local-sync", *, workers: int | None = None,
-                 loaders: ExecutableLoaders | None = None) -> None:
+                 loaders: ExecutableLoaders | None = None,
+                 memory_limit: int | None = None) -> None:
         if driver not in DRIVERS:
             raise VMError(StatusCode.NOT_FOUND,
                           f"unknown HAL driver {driver!r} (available: {', '.join(DRIVERS)})")
+        statistics = AllocatorStatistics(memory_limit, f"device {driver}")
         self.driver = driver
         self.identifier = driver
         self.loaders = loaders if loaders is not None else native_loaders()
@@ -64,7 +75,7 @@ class Device:
         self._queue_pool = self._workgroup_pool = None
         self._running = 0  # queue operations running on local-task workers now
         self._running_lock = threading.Lock()
-        self._allocator_statistics = AllocatorStatistics()
+        self._allocator_statistics = statistics
         # Called as dispatch_hook(executable, ordinal, state) in place of each
         # dispatch of the command buffers this device executes (see
         # CommandBuffer.execute); None runs them directly. Set by instruments.
@@ -133,12 +144,36 @@ class Device:
     # -- resources ---------------------------------------------------------------------
 
     def allocate(self, length: int, memory_type: int = 0, usage: int = 0) -> Buffer:
-        """A new buffer (uninitialized, as in IREE), counted in :attr:`statistics`.
-        RESOURCE_EXHAUSTED if the host cannot provide it."""
-        buffer = Buffer.allocate(length, zeroed=False, memory_type=memory_type,
-                                 allowed_usage=usage)
-        self._allocator_statistics.track(buffer.storage, length)
+        """A new buffer (uninitialized, as in IREE), owned by the caller and
+        counted in :attr:`statistics` until its memory is released. Does not
+        suspend. VMError RESOURCE_EXHAUSTED if it would hold more than the
+        device's memory limit (nothing is allocated then) or the host cannot
+        provide it.
+
+        This is the one path that counts: ``hal.allocator.allocate``,
+        ``hal.device.queue.alloca`` and the parameter loads that copy go
+        through it. Memory the device does not allocate is not counted nor
+        limited: imported memory (``hal.allocator.import``: module rodata,
+        ``vm.buffer``), numpy inputs and the host copies made of them
+        (unaligned, packed or protected arrays, and the private copy a
+        dispatch binding a protected input makes), ``vm.buffer.alloc`` and
+        the temporaries of queue updates.
+        """
+        statistics = self._allocator_statistics
+        statistics.reserve(length)
+        try:
+            buffer = Buffer.allocate(length, zeroed=False, memory_type=memory_type,
+                                     allowed_usage=usage)
+        except BaseException:
+            statistics.cancel(length)
+            raise
+        statistics.watch(buffer.storage, length)
         return buffer
+
+    @property
+    def memory_limit(self) -> int | None:
+        """The most bytes of allocations alive at once (None: no limit)."""
+        return self._allocator_statistics.limit
 
     @property
     def statistics(self) -> AllocatorSnapshot:
@@ -174,7 +209,18 @@ class Device:
         operation.registering = False
 
     def queue_alloca(self, wait, signal, length: int, memory_type: int, usage: int) -> Buffer:
-        buffer = self.allocate(length, memory_type, usage)
+        """A new buffer (see :meth:`allocate`), allocated at once; ``signal``
+        is signalled once ``wait`` is reached. An allocation that fails
+        (RESOURCE_EXHAUSTED past the memory limit) fails ``signal`` with that
+        error at once, so its waiters see it, and raises it, as IREE's
+        queue_alloca returns an allocation failure: there is no buffer to
+        return."""
+        try:
+            buffer = self.allocate(length, memory_type, usage)
+        except VMError as error:
+            if signal is not None:  # its own copy: the raised error gets a backtrace
+                signal.fail(VMError(error.status, error.message))
+            raise
         self.submit(wait, signal, None)
         return buffer
 

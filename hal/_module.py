@@ -34,9 +34,14 @@ Errors are VMError with IREE's status codes:
   naming the operation. Every imported buffer lacks it, as in IREE (see
   :func:`allocator_import` and docs/hal_module.md, "Constants written in
   place").
-* A queue operation raises only for bad arguments. A failure of its work (or
-  of its wait fence) fails its signal fence instead, so the error reaches the
-  invocation that waits on that fence and no other.
+* RESOURCE_EXHAUSTED for an allocation (``allocator.allocate``,
+  ``device.queue.alloca``) that the host cannot provide or that would pass
+  the device's memory limit (see :meth:`Device.allocate`).
+* A queue operation raises only for bad arguments and, ``queue.alloca``,
+  for an allocation that fails (it is made at once), which also fails its
+  signal fence. A failure of its work (or of its wait fence) fails its signal
+  fence instead, so the error reaches the invocation that waits on that fence
+  and no other.
 * ``fence.await`` returns DEADLINE_EXCEEDED (4) on timeout rather than
   raising; a failed fence raises its failure.
 """
@@ -507,7 +512,8 @@ def device_query_i64(state, device, category, key):
 
 def device_queue_alloca(state, device, queue_affinity, wait, signal, pool, memory_types, usage,
                         length, flags):
-    """The buffer at once; it may be used by work ordered after ``signal``."""
+    """The buffer at once; it may be used by work ordered after ``signal``.
+    RESOURCE_EXHAUSTED (also failing ``signal``) past the memory limit."""
     return _check_queue(device, wait, signal).queue_alloca(wait, signal, length, memory_types,
                                                            usage)
 

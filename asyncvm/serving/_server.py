@@ -45,11 +45,13 @@ _log = logging.getLogger("asyncvm.serving")
 class ServeSettings:
     """What ``asyncvm serve`` is told. ``modules`` are module sources in
     registration order (the last ``.vmfb`` is the program); ``parameters``
-    are ``[SCOPE=]FILE`` specs."""
+    are ``[SCOPE=]FILE`` specs; ``memory_limit`` bounds the bytes each
+    worker's device holds at once (None: no limit; see ``asyncvm.load``)."""
 
     modules: list[str]
     parameters: list[str] = field(default_factory=list)
     device: str = "local-sync"
+    memory_limit: int | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     max_batch_size: int = 64
@@ -71,7 +73,8 @@ class ServeSettings:
 
 def build_application(settings: ServeSettings):
     """Loads the program the settings name and returns its application.
-    Raises VMError if a file cannot be loaded or nothing can be served."""
+    Raises VMError if a file cannot be loaded or nothing can be served
+    (INVALID_ARGUMENT for a ``memory_limit`` that is not a positive int)."""
     from asyncvm.modules.io_parameters import split_scope
 
     index = None
@@ -82,7 +85,7 @@ def build_application(settings: ServeSettings):
             scopes.setdefault(scope, []).append(path)
         index = parameter_index(scopes)
     program = load(settings.modules[-1], modules=settings.modules[:-1], device=settings.device,
-                   parameters=index)
+                   parameters=index, memory_limit=settings.memory_limit)
     return create_application(program, max_batch_size=settings.max_batch_size,
                               max_wait=settings.max_wait,
                               max_body_bytes=settings.max_body_bytes,

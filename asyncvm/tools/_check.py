@@ -8,7 +8,8 @@ names may contain dots (IREE names check tests after their files:
 failed``; the exit code is 1 if any test failed. ``--trace_execution[=FILE]``
 traces every test's instructions, and ``--print_statistics`` prints, after
 the summary, statistics that add up all the tests (see
-:mod:`._execution_flags`).
+:mod:`._execution_flags`). ``--memory-limit=BYTES`` gives each test's device
+that limit (see ``asyncvm run``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from asyncvm.vm import VMError
 from asyncvm.modules.check import create_check_module
 
 from ._execution_flags import add_execution_arguments, execution_options
-from ._run import add_parameters_argument, parameters_from_flags
+from ._run import add_memory_limit_argument, add_parameters_argument, parameters_from_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "order (the last .vmfb holds the tests)")
     parser.add_argument("--device", default="local-sync", choices=["local-sync", "local-task"])
     add_parameters_argument(parser)
+    add_memory_limit_argument(parser)
     add_execution_arguments(parser)
 
 
@@ -43,7 +45,7 @@ async def run(arguments: argparse.Namespace) -> int:
     with execution_options(arguments) as options:
         for descriptor in tests:
             program = load(everything[-1], modules=everything[:-1], device=arguments.device,
-                           parameters=parameters)
+                           parameters=parameters, memory_limit=arguments.memory_limit)
             with options.observe(program):
                 expect_failure = descriptor.name.startswith("fail_")
                 # By the export itself: a test's name may have dots ("i32i32.i32",

@@ -5,12 +5,16 @@ parameters their files, as IREE's tools take them: ``--parameters=model=w.irpa``
 puts the parameters of ``w.irpa`` in scope ``model``, a bare path in the
 empty scope. ``--trace_execution[=FILE]`` and ``--print_statistics`` trace the
 call's instructions and print statistics after the results (see
-:mod:`._execution_flags`).
+:mod:`._execution_flags`). ``--memory-limit=BYTES`` (``512K``, ``64M``,
+``1G``: powers of 1024) bounds the bytes the device holds at once: an
+allocation past it fails the call with ``RESOURCE_EXHAUSTED`` (see
+:meth:`asyncvm.hal.Device.allocate` for what counts).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from asyncvm._program import load, parameter_index
@@ -34,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="local-sync",
                         choices=["local-sync", "local-task"], help="the HAL device")
     add_parameters_argument(parser)
+    add_memory_limit_argument(parser)
     parser.add_argument("--trace", metavar="FILE",
                         help="write a Chrome/Perfetto trace (JSON) of invocations, "
                              "suspensions, queue work and kernels")
@@ -45,6 +50,32 @@ def add_parameters_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameters", action="append", default=[], metavar="[SCOPE=]FILE",
                         help="a parameter file (.irpa, .safetensors, .gguf) for programs with "
                              "external parameters, in the empty scope or in SCOPE; repeatable")
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_memory_size(text: str) -> int:
+    """Bytes from ``4096``, ``512K``, ``64M``, ``1G``, ``1.5G`` (powers of
+    1024; ``KB``/``KiB`` spellings too), rounded down to whole bytes.
+    ``argparse.ArgumentTypeError`` for anything else; the range (positive)
+    is checked where the limit is used."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size in bytes (e.g. 1048576, 512K, 64M, 1G)")
+    number, unit = match.groups()
+    scale = _SIZE_UNITS[unit.lower()]
+    return int(number) * scale if "." not in number else int(float(number) * scale)
+
+
+def add_memory_limit_argument(parser: argparse.ArgumentParser) -> None:
+    """``--memory-limit=BYTES``: the most bytes the device may hold at once."""
+    parser.add_argument("--memory-limit", type=parse_memory_size, default=None, metavar="BYTES",
+                        help="the most bytes of allocations the device may hold at once "
+                             "(512K, 64M, 1G: powers of 1024); an allocation past it fails "
+                             "with RESOURCE_EXHAUSTED (default: no limit)")
 
 
 def parameters_from_flags(specs: list[str]) -> ParameterIndex | None:
@@ -63,7 +94,8 @@ def prepare_call(arguments: argparse.Namespace):
     """(program, function, argument values) from run's flags, or None after
     printing why the inputs do not fit the function."""
     program = load(arguments.module[-1], modules=arguments.module[:-1], device=arguments.device,
-                   parameters=parameters_from_flags(arguments.parameters))
+                   parameters=parameters_from_flags(arguments.parameters),
+                   memory_limit=getattr(arguments, "memory_limit", None))
     function = program.lookup(arguments.function)
     slots = function.signature.arguments
     if len(arguments.input) != len(slots):

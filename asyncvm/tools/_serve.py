@@ -8,7 +8,9 @@ seconds share one call of up to ``--max-batch-size`` rows. SIGTERM or
 Ctrl-C shuts down gracefully (in-flight requests are answered). With
 ``--ray`` the program is deployed on Ray Serve instead (``--replicas`` or
 ``--autoscale``, on a local Ray instance or the cluster at ``--ray-address``),
-behind the same protocol.
+behind the same protocol. ``--memory-limit=BYTES`` bounds what each
+worker's device holds at once: a request whose call would pass it is
+answered 503 with ``RESOURCE_EXHAUSTED``, and other requests go on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="local-sync", choices=["local-sync", "local-task"],
                         help="the HAL device of each worker (default local-sync)")
     _run.add_parameters_argument(parser)
+    _run.add_memory_limit_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument("--max-batch-size", type=int, default=64,
@@ -65,7 +68,8 @@ def settings_from(arguments: argparse.Namespace):
 
     return ServeSettings(
         modules=list(arguments.module), parameters=list(arguments.parameters),
-        device=arguments.device, host=arguments.host, port=arguments.port,
+        device=arguments.device, memory_limit=arguments.memory_limit, host=arguments.host,
+        port=arguments.port,
         max_batch_size=arguments.max_batch_size, max_wait=arguments.max_wait,
         max_body_bytes=arguments.max_body_bytes, request_timeout=arguments.request_timeout,
         workers=arguments.workers, access_log=arguments.access_log,
@@ -86,6 +90,8 @@ def main(arguments: argparse.Namespace) -> int:
         problems.append("--max-body-bytes must be >= 1")
     if arguments.request_timeout is not None and arguments.request_timeout <= 0:
         problems.append("--request-timeout must be > 0")
+    if arguments.memory_limit is not None and arguments.memory_limit < 1:
+        problems.append("--memory-limit must be >= 1 byte")
     autoscale = None
     if arguments.autoscale is not None:
         try:
