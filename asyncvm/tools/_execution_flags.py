@@ -21,8 +21,8 @@ allocations::
         ...
         hal.fence.await                                1
     [[ device allocations ]]
-      device      allocations  bytes allocated  peak bytes  live bytes
-      local-sync            1               16          16          16
+      device      allocations  bytes allocated  peak bytes  live bytes  limit
+      local-sync            1               16          16          16      -
 
 (``live bytes``: what is still allocated when the statistics are printed,
 such as the results.)
@@ -112,15 +112,19 @@ class ExecutionOptions:
                         entry[2] = device.statistics
 
     def device_rows(self) -> dict[str, list[int]]:
-        """Per device identifier: allocations, bytes allocated, peak bytes and
-        live bytes, added up over the devices observed (peak: the largest)."""
-        rows: dict[str, list[int]] = {}
+        """Per device identifier: allocations, bytes allocated, peak bytes,
+        live bytes and the memory limit (None without one), added up over the
+        devices observed (peak and limit: the largest)."""
+        rows: dict[str, list] = {}
         for _, identifier, snapshot in self._devices:
-            row = rows.setdefault(identifier, [0, 0, 0, 0])
+            row = rows.setdefault(identifier, [0, 0, 0, 0, None])
             row[0] += snapshot.allocations
             row[1] += snapshot.bytes_allocated
             row[2] = max(row[2], snapshot.peak_bytes)
             row[3] += snapshot.live_bytes
+            limit = getattr(snapshot, "limit", None)
+            if limit is not None:
+                row[4] = limit if row[4] is None else max(row[4], limit)
         return rows
 
     def close(self) -> None:
@@ -167,7 +171,7 @@ def execution_options(arguments: argparse.Namespace,
 def format_statistics(counts: ExecutionCounts, devices: dict[str, list[int]]) -> str:
     """The statistics table (see the module docstring): ``counts``, then
     ``devices`` (per device: allocations, bytes allocated, peak bytes, live
-    bytes)."""
+    bytes, limit; ``-`` for none)."""
     import_calls = counts.import_calls
     width = max([len("instructions executed")] + [len(name) + 2 for name in import_calls])
     lines = ["[[ execution statistics ]]",
@@ -178,11 +182,13 @@ def format_statistics(counts: ExecutionCounts, devices: dict[str, list[int]]) ->
     if not devices:
         lines.append("  (no devices)")
     else:
-        headings = ("device", "allocations", "bytes allocated", "peak bytes", "live bytes")
+        headings = ("device", "allocations", "bytes allocated", "peak bytes", "live bytes",
+                    "limit")
         name_width = max(len(headings[0]), *(len(name) for name in devices))
         lines.append(f"  {headings[0]:<{name_width}}" + "".join(
             f"  {heading:>{len(heading)}}" for heading in headings[1:]))
         for name, values in devices.items():
             lines.append(f"  {name:<{name_width}}" + "".join(
-                f"  {value:>{len(heading)}}" for heading, value in zip(headings[1:], values)))
+                f"  {'-' if value is None else value:>{len(heading)}}"
+                for heading, value in zip(headings[1:], values)))
     return "\n".join(lines) + "\n"
