@@ -6,10 +6,8 @@ calls and with IREE's runtime; timings are only checked for consistency."""
 
 from __future__ import annotations
 
-import faulthandler
 import statistics
 import time
-from pathlib import Path
 
 import anyio
 import numpy
@@ -21,36 +19,11 @@ from asyncvm._time_evaluator import TimeEvaluator
 from asyncvm.modules.python import PythonModule
 from asyncvm.vm import StatusCode, VMError
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.mlir"
 RANDOM = numpy.random.default_rng(23)
 
 
 def f32(*shape):
     return RANDOM.standard_normal(shape).astype(numpy.float32)
-
-
-@pytest.fixture(scope="module")
-def tensor_vmfb(compile_mlir):
-    return compile_mlir("tensor_basic.mlir")
-
-
-@pytest.fixture(scope="module")
-def quickstart_vmfb(compile_mlir):
-    return compile_mlir(QUICKSTART)
-
-
-@pytest.fixture
-def program(tensor_vmfb):
-    return asyncvm.load(tensor_vmfb)
-
-
-@pytest.fixture
-def watchdog():
-    """Turns a deadlock into a failure: dumps every thread's stack and ends
-    the run if the test blocks for minutes."""
-    faulthandler.dump_traceback_later(240, exit=True)
-    yield
-    faulthandler.cancel_dump_traceback_later()
 
 
 def assert_same_arrays(actual, expected):

@@ -1,0 +1,37 @@
+"""Fixtures the Program API tests share: the programs they load and a
+watchdog that turns a deadlock into a failure."""
+
+from __future__ import annotations
+
+import faulthandler
+from pathlib import Path
+
+import pytest
+
+import asyncvm
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.mlir"
+
+
+@pytest.fixture(scope="module")
+def tensor_vmfb(compile_mlir):
+    return compile_mlir("tensor_basic.mlir")
+
+
+@pytest.fixture(scope="module")
+def quickstart_vmfb(compile_mlir):
+    return compile_mlir(QUICKSTART)
+
+
+@pytest.fixture
+def program(tensor_vmfb):
+    return asyncvm.load(tensor_vmfb)
+
+
+@pytest.fixture
+def watchdog():
+    """Turns a deadlock into a failure: dumps every thread's stack and ends
+    the run if the test blocks for minutes."""
+    faulthandler.dump_traceback_later(240, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
