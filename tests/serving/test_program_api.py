@@ -17,6 +17,8 @@ import pytest
 import trio
 
 import asyncvm
+from _program_fixtures import (program, quickstart_vmfb, tensor_vmfb,  # noqa: F401
+                              watchdog)
 from _iree_reference import iree_tensor_results
 from asyncvm._function import ProgramFunction
 from asyncvm._signature import (RefType, ScalarType, SpanType, TensorType, function_signature,

@@ -14,6 +14,8 @@ import numpy
 import pytest
 
 import asyncvm
+from _program_fixtures import (program, quickstart_vmfb, tensor_vmfb,  # noqa: F401
+                              watchdog)
 from _iree_reference import iree_tensor_results
 from asyncvm._time_evaluator import TimeEvaluator
 from asyncvm.modules.python import PythonModule

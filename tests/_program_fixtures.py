@@ -1,5 +1,7 @@
-"""Fixtures the Program API tests share: the programs they load and a
-watchdog that turns a deadlock into a failure."""
+"""Fixtures the Program API tests share (tests/serving/test_program_api.py
+and test_stateful_api.py import them): the programs they load and a
+watchdog that turns a deadlock into a failure. A module of its own, not a
+conftest.py: the tests import names from the root conftest by module name."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 import asyncvm
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart.mlir"
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.mlir"
 
 
 @pytest.fixture(scope="module")
