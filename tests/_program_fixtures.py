@@ -8,6 +8,7 @@ from __future__ import annotations
 import faulthandler
 from pathlib import Path
 
+import numpy
 import pytest
 
 import asyncvm
@@ -37,3 +38,11 @@ def watchdog():
     faulthandler.dump_traceback_later(240, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
+
+
+def assert_same_arrays(actual, expected):
+    """The same number of arrays, each of the same dtype, shape and values."""
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        numpy.testing.assert_array_equal(got, want)

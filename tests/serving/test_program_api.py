@@ -17,8 +17,8 @@ import pytest
 import trio
 
 import asyncvm
-from _program_fixtures import (program, quickstart_vmfb, tensor_vmfb,  # noqa: F401
-                              watchdog)
+from _program_fixtures import (assert_same_arrays, program, quickstart_vmfb,  # noqa: F401
+                              tensor_vmfb, watchdog)
 from _iree_reference import iree_tensor_results
 from asyncvm._function import ProgramFunction
 from asyncvm._signature import (RefType, ScalarType, SpanType, TensorType, function_signature,
@@ -31,13 +31,6 @@ RANDOM = numpy.random.default_rng(11)
 
 def f32(*shape):
     return RANDOM.standard_normal(shape).astype(numpy.float32)
-
-
-def assert_same_arrays(actual, expected):
-    assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
-        assert got.dtype == want.dtype and got.shape == want.shape
-        numpy.testing.assert_array_equal(got, want)
 
 
 TENSOR_CASES = {
