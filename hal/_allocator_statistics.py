@@ -127,13 +127,6 @@ class AllocatorStatistics:
             self._allocations -= 1
             self._bytes_allocated -= length
 
-    def track(self, storage: numpy.ndarray, length: int) -> None:
-        """Counts ``length`` bytes as allocated until ``storage``'s memory is
-        released (:meth:`reserve` then :meth:`watch`: RESOURCE_EXHAUSTED,
-        counting nothing, past the limit)."""
-        self.reserve(length)
-        self.watch(storage, length)
-
     def _freed(self, watch: "_Watch") -> None:
         with self._lock:
             del self._watched[id(watch)]

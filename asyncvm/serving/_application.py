@@ -48,7 +48,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from asyncvm._program import Program
-from asyncvm.vm import VMError
+from asyncvm.vm import StatusCode, VMError
 
 from ._errors import ProtocolError, from_vm_error
 from ._metrics import ServerMetrics
@@ -324,8 +324,6 @@ def create_application(source: Program | Iterable[Model], *, max_batch_size: int
     INVALID_ARGUMENT for a program with no servable function or two models
     of one name. Does not suspend; the models start with the ASGI lifespan,
     so run it under a server that speaks lifespan (uvicorn does)."""
-    from asyncvm.vm import StatusCode
-
     metrics = ServerMetrics()
     if isinstance(source, Program):
         models = models_of_program(source, max_batch_size=max_batch_size, max_wait=max_wait,

@@ -6,7 +6,8 @@
   request's arrival at the handler to its response body.
 * ``asyncvm_batch_rows{model}`` and ``asyncvm_batch_requests{model}``: rows
   and requests per batched call.
-* ``asyncvm_queue_depth{model}``: requests admitted and not yet answered.
+* ``asyncvm_queue_depth{model}``: requests in the model's call: waiting
+  for a batch or running.
 * ``asyncvm_inflight_requests``: HTTP requests being handled.
 
 In one process the metrics live in a registry of their own (so that several
@@ -52,8 +53,8 @@ class ServerMetrics:
                                     buckets=BATCH_BUCKETS, registry=registry)
         self.batch_requests = Histogram("asyncvm_batch_requests", "Requests per batched call",
                                         ["model"], buckets=BATCH_BUCKETS, registry=registry)
-        self.queue_depth = Gauge("asyncvm_queue_depth", "Inference requests admitted and not "
-                                 "yet answered", ["model"], registry=registry,
+        self.queue_depth = Gauge("asyncvm_queue_depth", "Inference requests waiting for a "
+                                 "batch or running", ["model"], registry=registry,
                                  multiprocess_mode="livesum")
         self.inflight = Gauge("asyncvm_inflight_requests", "HTTP requests being handled",
                               registry=registry, multiprocess_mode="livesum")

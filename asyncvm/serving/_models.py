@@ -119,10 +119,6 @@ class Model:
         """Holds what the model needs while the server runs (nothing here)."""
         yield self
 
-    def queue_depth(self) -> int:
-        """Requests waiting to run (for metrics); 0 if the model does not queue."""
-        return 0
-
 
 def _spec(name: str, value_type) -> TensorSpec | None:
     if isinstance(value_type, TensorType):
@@ -209,20 +205,16 @@ class ProgramModel(Model):
                 return await self.function(*arguments, timeout=timeout)
             if timeout is None:
                 return await self.batcher(*arguments)
-            with anyio.move_on_after(timeout) as scope:
+            with anyio.move_on_after(timeout):
                 return await self.batcher(*arguments)
-            if scope.cancelled_caught:
-                raise VMError(StatusCode.DEADLINE_EXCEEDED,
-                              f"{self.name} did not finish within {timeout:g} s")
+            raise VMError(StatusCode.DEADLINE_EXCEEDED,
+                          f"{self.name} did not finish within {timeout:g} s")
         finally:
             self._queued -= 1
 
     def _expected(self) -> int:
         """Admitted requests that have not reached :meth:`call` yet."""
         return self.admitted - self._queued
-
-    def queue_depth(self) -> int:
-        return self._queued
 
 
 def models_of_program(program: Program, *, max_batch_size: int = 64, max_wait: float = 0.002,

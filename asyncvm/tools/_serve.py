@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="deploy on Ray Serve instead of serving in this process")
     ray.add_argument("--ray-address", default=None,
                      help="the cluster to join (default: start a local Ray instance)")
-    ray.add_argument("--replicas", type=int, default=1, help="replicas (default 1)")
+    ray.add_argument("--replicas", type=int, default=None,
+                     help="a fixed number of replicas (default 1; not with --autoscale)")
     ray.add_argument("--autoscale", default=None, metavar="MIN,MAX",
                      help="let Ray's autoscaler run MIN to MAX replicas")
     ray.add_argument("--replica-cpus", type=float, default=1.0,
@@ -101,8 +102,10 @@ def main(arguments: argparse.Namespace) -> int:
             autoscale = (low, high)
         except ValueError:
             problems.append("--autoscale must be MIN,MAX with 0 <= MIN <= MAX, MAX >= 1")
-    if arguments.replicas < 1:
+    if arguments.replicas is not None and arguments.replicas < 1:
         problems.append("--replicas must be >= 1")
+    if arguments.replicas is not None and autoscale is not None:
+        problems.append("--replicas and --autoscale exclude each other")
     if problems:
         print("error: " + "; ".join(problems), file=sys.stderr)
         return 2
@@ -114,7 +117,7 @@ def main(arguments: argparse.Namespace) -> int:
                   f"'asyncvm[ray]'): {error}", file=sys.stderr)
             return 1
         return serve_on_ray(settings_from(arguments), address=arguments.ray_address,
-                            replicas=arguments.replicas, autoscale=autoscale,
+                            replicas=arguments.replicas or 1, autoscale=autoscale,
                             replica_cpus=arguments.replica_cpus)
     try:
         from asyncvm.serving import serve

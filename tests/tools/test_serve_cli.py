@@ -46,3 +46,11 @@ def test_help_names_the_protocol():
     completed = _serve("--help")
     assert completed.returncode == 0
     assert "--max-batch-size" in completed.stdout and "--request-timeout" in completed.stdout
+
+
+def test_ray_replicas_and_autoscale_exclude_each_other():
+    completed = _serve("--module=unused.vmfb", "--ray", "--replicas=2", "--autoscale=1,4")
+    assert completed.returncode == 2
+    assert "--replicas and --autoscale exclude each other" in completed.stderr
+    completed = _serve("--module=unused.vmfb", "--ray", "--autoscale=4,1")
+    assert completed.returncode == 2 and "--autoscale must be MIN,MAX" in completed.stderr
