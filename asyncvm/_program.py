@@ -198,9 +198,11 @@ class Program:
                timeout: float | None = None) -> Awaitable[tuple]:
         """Calls a function: the awaitable of its tuple of results. Suspends;
         raises VMError (DEADLINE_EXCEEDED past ``timeout`` seconds, if given).
-        Lookups and argument checks happen when the awaitable is made (a
-        plain method returning the context's coroutine: no frame of its own
-        while the call is suspended).
+        The function lookup (NOT_FOUND) and the conversion of numpy
+        arguments happen when the awaitable is made; the argument checks
+        against the calling convention when it is awaited (a plain method
+        returning the context's coroutine: no frame of its own while the call
+        is suspended).
 
         numpy arrays are passed as buffer views over their memory, protected:
         a kernel that writes an argument in place works on a private copy, so
