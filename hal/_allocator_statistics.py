@@ -80,7 +80,10 @@ class AllocatorStatistics:
                  "_watched", "_limit", "name")
 
     def __init__(self, limit: int | None = None, name: str = "allocator") -> None:
-        self._lock = threading.Lock()
+        # Reentrant: the garbage collector may free a watched buffer -- and
+        # so call _freed -- on this very thread while it holds the lock
+        # (any allocation can start a collection).
+        self._lock = threading.RLock()
         self._allocations = self._frees = 0
         self._bytes_allocated = self._bytes_freed = self._peak = 0
         self._watched: dict[int, _Watch] = {}
@@ -103,15 +106,17 @@ class AllocatorStatistics:
         """
         with self._lock:
             live = self._bytes_allocated - self._bytes_freed + length
-            if live > self._peak:
-                limit = self._limit
-                if limit is not None and live > limit:
-                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
-                                  f"{self.name}: allocating {length} bytes would hold {live} of "
-                                  f"its {limit}-byte limit ({live - length} bytes live)")
-                self._peak = live
-            self._allocations += 1
-            self._bytes_allocated += length
+            limit = self._limit
+            exceeded = live > self._peak and limit is not None and live > limit
+            if not exceeded:
+                if live > self._peak:
+                    self._peak = live
+                self._allocations += 1
+                self._bytes_allocated += length
+        if exceeded:
+            raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                          f"{self.name}: allocating {length} bytes would hold {live} of "
+                          f"its {limit}-byte limit ({live - length} bytes live)")
 
     def watch(self, storage: numpy.ndarray, length: int) -> None:
         """Counts the ``length`` bytes :meth:`reserve` counted as freed once

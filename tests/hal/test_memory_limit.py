@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 import time
 
 import anyio
@@ -188,6 +189,49 @@ def test_allocate_past_the_limit_counts_nothing():
     del held, exact
     gc.collect()
     assert device.statistics.live_bytes == 0
+    device.allocate(1000)
+
+
+def test_limit_error_while_the_collector_frees_a_buffer(monkeypatch):
+    """Any allocation may start a garbage collection, which may free a
+    buffer of the same device on this thread; its callback takes the
+    statistics' lock. Here the collection is made to happen as the
+    RESOURCE_EXHAUSTED error is made. (The error used to be made with the
+    lock held, and a non-reentrant lock: such a call hung for ever.)"""
+    from asyncvm.hal import _allocator_statistics
+
+    device = asyncvm.create_device(memory_limit=1000)
+    real_error = _allocator_statistics.VMError
+
+    def error_made_during_a_collection(*arguments, **options):
+        gc.collect()
+        return real_error(*arguments, **options)
+
+    monkeypatch.setattr(_allocator_statistics, "VMError", error_made_during_a_collection)
+    outcome = []
+
+    def run() -> None:
+        class Cycle:  # a buffer only the cycle collector frees
+            pass
+
+        cycle = Cycle()
+        cycle.self, cycle.buffer = cycle, device.allocate(600)
+        del cycle
+        try:
+            device.allocate(500)
+        except VMError as error:
+            outcome.append(error.status)
+
+    gc.disable()
+    try:
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=30)
+    finally:
+        gc.enable()
+    assert not thread.is_alive(), "allocate hung with the statistics' lock held"
+    assert outcome == [StatusCode.RESOURCE_EXHAUSTED]
+    assert device.statistics.live_bytes == 0  # the cycle's buffer was freed meanwhile
     device.allocate(1000)
 
 
