@@ -408,10 +408,12 @@ class Instrumentation:
 
     # -- dispatches --------------------------------------------------------------------
 
-    def dispatch(self, executable: Any, ordinal: int, state: Any) -> None:
+    def dispatch(self, executable: Any, ordinal: int, state: Any):
         """The devices' ``dispatch_hook``: runs ``executable.dispatch(ordinal,
         state)`` between a before- and an after-event, on the thread that
-        executes the command buffer. Raises VMError."""
+        executes the command buffer. Raises VMError. Returns None, or the
+        rest of a paused dispatch (see ``hal.DispatchState``), which emits
+        the after-event when it ends."""
         bindings = tuple(DispatchBinding(index, buffer, offset, length)
                          for index, (buffer, offset, length) in enumerate(state.bindings))
         event = InstrumentEvent(InstrumentKind.DISPATCH, executable.function_names[ordinal],
@@ -425,7 +427,20 @@ class Instrumentation:
         clock = time.perf_counter
         began = clock()
         try:
-            executable.dispatch(ordinal, state)
+            rest = executable.dispatch(ordinal, state)
+        except Exception as error:
+            self._after_failure(event, error, clock() - began)
+            raise
+        if rest is not None:  # paused (see hal.DispatchState): after-event at its end
+            return self._dispatch_rest(rest, event, began)
+        self.after(replace(event, before=False, results=(), elapsed=clock() - began))
+        return None
+
+    def _dispatch_rest(self, rest: Any, event: InstrumentEvent, began: float):
+        """The rest of a paused dispatch, then its after-event."""
+        clock = time.perf_counter
+        try:
+            yield from rest
         except Exception as error:
             self._after_failure(event, error, clock() - began)
             raise

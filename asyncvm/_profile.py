@@ -25,9 +25,11 @@ One row per exported function invoked (``module.function``), per import
 called by the program's bytecode (``hal.fence.await``) and per dispatched
 executable export, sorted by total time. Rows nest: a function's time
 includes the imports it called, and an import that executes a command
-buffer includes its dispatches (on ``local-task`` they run on worker
-threads, overlapping the invocation's other work, mostly its
-``hal.fence.await``). *Share* is a row's
+buffer includes its dispatches when they finish within one time slice (on
+``local-sync``; a longer dispatch goes on in later slices of the event loop
+while the invocation waits in ``hal.fence.await``, and on ``local-task``
+dispatches run on worker threads, overlapping the invocation's other work,
+mostly its ``hal.fence.await``). *Share* is a row's
 total over the Total row, the summed time of the exported invocations (so
 the function rows' shares add up to 100% and the others are parts of it).
 Dispatches also show their workgroup count (the most frequent, ``+N`` when

@@ -15,8 +15,9 @@ binds it (see ``_buffer``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
-from asyncvm.vm import StatusCode, VMError, active_tracer
+from asyncvm.vm import Budget, StatusCode, VMError, active_tracer
 
 from ._buffer import Buffer
 from ._executable import DispatchState, Executable, run_in_order
@@ -112,38 +113,43 @@ class CommandBuffer:
             raise VMError(StatusCode.FAILED_PRECONDITION, "command buffer is already finalized")
         self.finalized = True
 
-    def execute(self, binding_table=None, for_each=run_in_order, dispatch_hook=None) -> None:
+    def execute(self, binding_table=None, for_each=run_in_order, dispatch_hook=None,
+                budget: Budget | None = None) -> Iterator[None] | None:
         """Replays the commands in order; dispatches spread their workgroups
-        with ``for_each`` (see DispatchState). Raises VMError on failure.
+        with ``for_each`` and run under ``budget`` (see DispatchState).
+        Raises VMError on failure.
+
+        Returns None when every command ran. With a budget that can pause, a
+        dispatch may pause instead: then this returns an iterator that runs
+        the rest of the commands, yielding whenever the budget's end passes;
+        whoever drives it resumes it with ``next`` (setting a new end first)
+        and may drop it (``close``) to abandon the rest.
 
         ``dispatch_hook(executable, ordinal, state)``, when given (a device's
         ``dispatch_hook``: an instrument, see :mod:`asyncvm._instrument`),
         runs each dispatch in place of ``executable.dispatch(ordinal,
         state)``: it calls that itself, or not (the dispatch is skipped), and
-        may raise VMError to fail the execution."""
-        for command in self.commands:
+        may raise VMError to fail the execution; it returns None or what the
+        dispatch returned."""
+        rest, position = self._run_from(0, binding_table, for_each, dispatch_hook, budget)
+        if rest is None:
+            return None
+        return self._resume(rest, position, binding_table, for_each, dispatch_hook, budget)
+
+    def _run_from(self, position: int, binding_table, for_each, dispatch_hook, budget):
+        """Runs the commands from ``position`` until one pauses: returns
+        (None, end) when all ran, else (the paused dispatch's iterator, the
+        position after it)."""
+        commands = self.commands
+        count = len(commands)
+        while position < count:
+            command = commands[position]
+            position += 1
             kind = command[0]
             if kind == "dispatch":
-                _, executable, ordinal, workgroups, constants, bindings = command
-                if isinstance(workgroups, BufferReference):
-                    buffer, offset, _ = workgroups.resolve(binding_table)
-                    workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
-                resolved = tuple(reference.resolve(binding_table) for reference in bindings)
-                for buffer, _, _ in resolved:
-                    if buffer.allocation.immutable:
-                        buffer.prepare_binding()
-                tracer = active_tracer()
-                began = tracer.now() if tracer is not None else 0.0
-                if dispatch_hook is None:
-                    executable.dispatch(ordinal, DispatchState(workgroups, constants, resolved,
-                                                               for_each))
-                else:
-                    dispatch_hook(executable, ordinal,
-                                  DispatchState(workgroups, constants, resolved, for_each))
-                if tracer is not None:
-                    tracer.complete(executable.function_names[ordinal], "dispatch", began,
-                                    format=executable.format, workgroups=list(workgroups),
-                                    bytes_bound=sum(length for _, _, length in resolved))
+                rest = self._dispatch(command, binding_table, for_each, dispatch_hook, budget)
+                if rest is not None:
+                    return rest, position
             elif kind == "fill":
                 buffer, offset, length = command[1].resolve(binding_table)
                 buffer.fill(offset, length, command[2], _FILL)
@@ -154,3 +160,52 @@ class CommandBuffer:
             elif kind == "update":
                 buffer, offset, length = command[2].resolve(binding_table)
                 buffer.write(offset, command[1], _UPDATE)
+        return None, count
+
+    def _resume(self, rest, position: int, binding_table, for_each, dispatch_hook, budget):
+        """The paused dispatch ``rest``, then the commands from ``position``
+        (pausing again where they do)."""
+        while rest is not None:
+            yield from rest
+            rest, position = self._run_from(position, binding_table, for_each, dispatch_hook,
+                                            budget)
+
+    @staticmethod
+    def _dispatch(command: tuple, binding_table, for_each, dispatch_hook, budget):
+        _, executable, ordinal, workgroups, constants, bindings = command
+        if isinstance(workgroups, BufferReference):
+            buffer, offset, _ = workgroups.resolve(binding_table)
+            workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
+        resolved = tuple(reference.resolve(binding_table) for reference in bindings)
+        for buffer, _, _ in resolved:
+            if buffer.allocation.immutable:
+                buffer.prepare_binding()
+        state = DispatchState(workgroups, constants, resolved, for_each, budget)
+        tracer = active_tracer()
+        if tracer is None:
+            if dispatch_hook is None:
+                return executable.dispatch(ordinal, state)
+            return dispatch_hook(executable, ordinal, state)
+        began = tracer.now()
+        if dispatch_hook is None:
+            rest = executable.dispatch(ordinal, state)
+        else:
+            rest = dispatch_hook(executable, ordinal, state)
+        span = (executable.function_names[ordinal], "dispatch", began,
+                dict(format=executable.format, workgroups=list(workgroups),
+                     bytes_bound=sum(length for _, _, length in resolved)))
+        if rest is None:
+            _complete(tracer, span)
+            return None
+        return _traced(rest, tracer, span)
+
+
+def _complete(tracer, span: tuple) -> None:
+    name, category, began, arguments = span
+    tracer.complete(name, category, began, **arguments)
+
+
+def _traced(rest, tracer, span: tuple):
+    """A paused dispatch whose trace span ends when it does."""
+    yield from rest
+    _complete(tracer, span)

@@ -7,7 +7,9 @@ the signal fence is signalled when it is done — or failed with the work's
 error, which then reaches whoever waits on it and nobody else.
 
 ``local-sync`` runs the work inline, on the thread that submits it or that
-signals its last wait. ``local-task`` runs it on a pool of worker threads
+signals its last wait; on an event loop's thread, work still running after
+the device's ``time_slice`` pauses and goes on in later slices of that loop
+(:class:`_Slices`), so a long dispatch never freezes the loop. ``local-task`` runs it on a pool of worker threads
 (``workers`` of them, one per core by default); the worker that finishes
 signals the fence, which wakes waiting coroutines on their own event loops.
 A dispatch's workgroups are split across a second pool only while some queue
@@ -17,6 +19,12 @@ do (alloca, dealloca, an execute without a command buffer) whose wait is
 already reached signal inline, on the submitting thread, instead of costing a
 trip through the pool; with a wait still pending they go to a worker like any
 other operation.
+
+Work submitted by an invocation carries its cancellation token
+(:func:`asyncvm.vm.current_cancellation`): once the invocation is cancelled
+or passes its deadline, its dispatches stop at their next check and the
+operation's signal fence fails with the token's error; an operation not
+started yet does not start.
 
 A device may be given a ``memory_limit``: the most bytes of its allocations
 (:meth:`Device.allocate`, and so ``queue_alloca``) alive at once, as its
@@ -30,11 +38,14 @@ from __future__ import annotations
 import concurrent.futures
 import fnmatch
 import itertools
+import math
 import os
 import threading
-from typing import Callable
+import time
+from typing import Callable, Iterator
 
-from asyncvm.vm import StatusCode, VMError, active_tracer
+from asyncvm.vm import (DEFAULT_TIME_SLICE, Budget, CancellationToken, StatusCode, VMError,
+                        active_tracer, current_cancellation)
 
 from ._allocator_statistics import AllocatorSnapshot, AllocatorStatistics
 from ._buffer import Buffer
@@ -43,6 +54,7 @@ from ._executable import ExecutableLoaders
 from ._fence import Fence
 from ._native_loaders import native_loaders
 from ._queue_workers import QueueWorkers
+from ._wakeup import loop_scheduler
 
 DRIVERS = ("local-sync", "local-task")
 
@@ -76,6 +88,9 @@ class Device:
         self._running = 0  # queue operations running on local-task workers now
         self._running_lock = threading.Lock()
         self._allocator_statistics = statistics
+        # How long local-sync work runs on an event loop's thread before it
+        # lets the loop run (see _Slices).
+        self.time_slice = DEFAULT_TIME_SLICE
         # Called as dispatch_hook(executable, ordinal, state) in place of each
         # dispatch of the command buffers this device executes (see
         # CommandBuffer.execute); None runs them directly. Set by instruments.
@@ -125,7 +140,12 @@ class Device:
         for helper in helpers:
             helper.result()
         if failures:
-            raise failures[0]
+            error = failures[0]
+            failures.clear()  # no cycle: this frame -> the list -> the error -> its traceback
+            try:
+                raise error
+            finally:
+                del error
 
     # -- queries ---------------------------------------------------------------------
 
@@ -235,7 +255,8 @@ class Device:
         if not command_buffer.finalized:
             raise VMError(StatusCode.FAILED_PRECONDITION,
                           "command buffer must be finalized before it is executed")
-        self.submit(wait, signal, _Execution(command_buffer, binding_table, self))
+        self.submit(wait, signal,
+                    _Execution(command_buffer, binding_table, self, current_cancellation()))
 
     def __repr__(self) -> str:
         return f"<hal.device {self.identifier}>"
@@ -243,13 +264,19 @@ class Device:
 
 def _run_and_signal(work: Callable[[], None] | None, signal: Fence | None, failure) -> None:
     """Runs ``work`` (unless ``failure``: the wait failed), then signals
-    ``signal``, or fails it with the failure or the work's error."""
+    ``signal``, or fails it with the failure or the work's error. Work that
+    ran past its time slice and returned its rest (see :class:`_Execution`)
+    goes on in later slices of this thread's event loop (see
+    :class:`_Slices`), which signal when it ends."""
     if failure is None and work is not None:
         try:
-            work()
+            rest = work()
         except Exception as error:  # the work's failure belongs to its fence
-            failure = error if isinstance(error, VMError) else VMError(
-                StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            failure = _as_failure(error)
+        else:
+            if rest is not None:
+                rest.continue_then_signal(signal)
+                return
     if signal is not None:
         if failure is None:
             signal.signal()
@@ -257,21 +284,123 @@ def _run_and_signal(work: Callable[[], None] | None, signal: Fence | None, failu
             signal.fail(failure)
 
 
+def _as_failure(error: Exception) -> VMError:
+    """The work's error as its fence's failure: a new VMError without the
+    Python traceback, which would keep the work's frames -- and the buffers
+    they held -- alive in a reference cycle."""
+    if isinstance(error, VMError):
+        return VMError(error.status, error.message, backtrace=error.backtrace)
+    return VMError(StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+
+
 class _Execution:
     """The work of ``queue_execute``: a command buffer replayed with a binding
-    table on a device (a slotted object: smaller than a closure over the
-    same three). The device's ``dispatch_hook`` is read when it runs."""
+    table on a device, for an invocation (``token``: its cancellation, None
+    outside one). A slotted object: smaller than a closure over the same.
+    The device's ``dispatch_hook`` is read when it runs.
 
-    __slots__ = ("command_buffer", "binding_table", "device")
+    Calling it runs the commands. On a local-task worker they run to the
+    end, stopping only if the token is cancelled. On local-sync they run
+    under a :class:`~asyncvm.vm.Budget` of one ``time_slice``: what is left
+    when it passes comes back as a :class:`_Slices` for the caller to go on
+    with; None means everything ran."""
 
-    def __init__(self, command_buffer: CommandBuffer, binding_table, device: Device) -> None:
+    __slots__ = ("command_buffer", "binding_table", "device", "token")
+
+    def __init__(self, command_buffer: CommandBuffer, binding_table, device: Device,
+                 token: CancellationToken | None) -> None:
         self.command_buffer = command_buffer
         self.binding_table = binding_table
         self.device = device
+        self.token = token
 
-    def __call__(self) -> None:
+    def __call__(self) -> "_Slices | None":
         device = self.device
-        self.command_buffer.execute(self.binding_table, device.for_each, device.dispatch_hook)
+        token = self.token
+        if token is not None and token.error is not None:
+            # Cancelled while it waited its turn: none of it runs.
+            token.check()
+        if device._queue_pool is not None:  # a worker thread: never pauses
+            self.command_buffer.execute(self.binding_table, device.for_each,
+                                        device.dispatch_hook,
+                                        None if token is None else Budget(token))
+            return None
+        budget = Budget(token, time.perf_counter() + device.time_slice)
+        rest = self.command_buffer.execute(self.binding_table, device.for_each,
+                                           device.dispatch_hook, budget)
+        if rest is None:
+            return None
+        return _Slices(rest, budget, device.time_slice)
+
+
+class _Slices:
+    """The rest of a local-sync queue operation that ran past its time slice.
+
+    ``continue_then_signal(signal)`` goes on with it in later slices, one
+    callback on this thread's event loop each (``time_slice`` seconds or
+    one workgroup more), so the loop's other tasks — timers, I/O, the
+    invocation's own deadline — run in between; when it ends, ``signal`` is
+    signalled, or failed with its error. Once the invocation's token is
+    cancelled the next slice drops the rest and fails ``signal`` with the
+    token's error. Without an event loop on this thread there is nobody to
+    return to: the rest runs at once. A callback never raises.
+    """
+
+    __slots__ = ("rest", "budget", "time_slice", "signal", "schedule")
+
+    def __init__(self, rest: Iterator[None], budget: Budget, time_slice: float) -> None:
+        self.rest = rest
+        self.budget = budget
+        self.time_slice = time_slice
+        self.signal: Fence | None = None
+        self.schedule = None
+
+    def continue_then_signal(self, signal: Fence | None) -> None:
+        self.signal = signal
+        self.schedule = loop_scheduler()
+        if self.schedule is None:
+            self.budget.end = math.inf
+        self.step()
+
+    def step(self) -> None:
+        """Runs one slice, then schedules the next or signals."""
+        rest, budget = self.rest, self.budget
+        try:
+            if self.schedule is not None:
+                budget.end = time.perf_counter() + self.time_slice
+            while True:
+                next(rest)  # a dispatch raises its token's error itself on resuming
+                if self.schedule is not None:
+                    break
+            budget.check()  # in case the rest does not check: it stops here
+        except StopIteration:
+            self._end(None)
+            return
+        except Exception as error:  # the work's failure belongs to its fence
+            self._end(_as_failure(error))
+            return
+        try:
+            self.schedule(self.step)
+        except RuntimeError:  # the loop is closing: nobody is left to go on
+            self._end(VMError(StatusCode.CANCELLED,
+                              "the event loop closed while a queue operation was running"))
+
+    def _end(self, failure: VMError | None) -> None:
+        rest, self.rest = self.rest, None
+        try:
+            rest.close()  # releases what a paused dispatch held
+        except Exception:  # a dispatch that fails while closing has nothing left to report
+            pass
+        signal, self.signal = self.signal, None
+        if signal is None:
+            return
+        try:
+            if failure is None:
+                signal.signal()
+            else:
+                signal.fail(failure)
+        except VMError:  # failed meanwhile by somebody else: that failure stands
+            pass
 
 
 class _QueueOperation:
@@ -330,11 +459,12 @@ class _TracedWork:
     def __init__(self, work: Callable[[], None], tracer, device: str) -> None:
         self.work, self.tracer, self.device = work, tracer, device
 
-    def __call__(self) -> None:
+    def __call__(self):
         began = self.tracer.now()
         failed = True
         try:
-            self.work()
+            rest = self.work()
             failed = False
+            return rest
         finally:
             self.tracer.complete("queue.work", "queue", began, device=self.device, failed=failed)

@@ -12,9 +12,9 @@ import's side effect. An unknown format is NOT_FOUND naming it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
-from asyncvm.vm import StatusCode, VMError
+from asyncvm.vm import Budget, StatusCode, VMError
 
 
 def run_in_order(count: int, body: Callable[[int, int], None]) -> None:
@@ -31,12 +31,22 @@ class DispatchState:
     linear workgroup range — in order on this thread (local-sync) or spread
     over the device's workers (local-task) — and returns when all are done,
     raising the first failure.
+
+    ``budget`` (an :class:`asyncvm.vm.Budget`, or None) bounds the dispatch:
+    once its token is cancelled the dispatch stops at its next check (between
+    workgroups; a VMVX kernel also at its quantum checks) and raises the
+    token's error. When the budget can pause (local-sync on an event loop),
+    the dispatch may instead return an iterator: the rest of the work, which
+    yields whenever ``budget.end`` passes and is resumed (with a new end) by
+    whoever drives it; it runs on this thread, in order, and ignores
+    ``for_each``.
     """
 
     workgroup_count: tuple[int, int, int]
     constants: tuple[int, ...]
     bindings: tuple  # (hal Buffer, byte offset, byte length) per binding
     for_each: Callable[[int, Callable[[int, int], None]], None] = run_in_order
+    budget: Budget | None = None
 
 
 class Executable(Protocol):
@@ -47,10 +57,12 @@ class Executable(Protocol):
     format: str
     function_names: list[str]
 
-    def dispatch(self, ordinal: int, state: DispatchState) -> None:
+    def dispatch(self, ordinal: int, state: DispatchState) -> Iterator[None] | None:
         """Runs every workgroup of function ``ordinal``; raises VMError on failure.
 
-        Runs synchronously on the calling (queue or worker) thread.
+        Runs synchronously on the calling (queue or worker) thread and
+        returns None; or, given a budget that can pause, may return an
+        iterator that runs the rest (see :class:`DispatchState`).
         """
 
 
@@ -101,3 +113,11 @@ def lookup_function(executable: Executable, name: str) -> int:
     except ValueError:
         raise VMError(StatusCode.NOT_FOUND,
                       f"executable ({executable.format}) has no function {name!r}") from None
+
+
+def finish(rest: Iterator[None] | None) -> None:
+    """Runs what a dispatch returned to the end, without pausing (an
+    iterator that yields is resumed at once)."""
+    if rest is not None:
+        for _ in rest:
+            pass

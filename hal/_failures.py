@@ -11,8 +11,13 @@ from asyncvm.vm import StatusCode, VMError
 
 
 def as_failure(error: BaseException) -> VMError:
+    """The failure to keep for ``error``: a VMError of its own, with no
+    Python traceback or context. A kept traceback would keep every frame it
+    passed through alive, and with them the buffers those frames held (in a
+    reference cycle, until the garbage collector finds it), for as long as
+    the semaphore lives."""
     if isinstance(error, VMError):
-        return error
+        return VMError(error.status, error.message, backtrace=error.backtrace)
     return VMError(StatusCode.ABORTED, f"{type(error).__name__}: {error}")
 
 

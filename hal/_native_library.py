@@ -29,10 +29,12 @@ untrusted source is code.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import struct
 import tempfile
 import threading
+import time
 import warnings
 
 from asyncvm.vm import StatusCode, VMError, address_of
@@ -155,7 +157,7 @@ class PreparedDispatch:
     each dispatch that uses it."""
 
     __slots__ = ("state", "address", "constants", "pointers", "lengths", "local_size",
-                 "local_memory", "workgroup", "workgroup_address")
+                 "local_memory", "workgroup", "workgroup_address", "run")
 
     def __init__(self, attributes: "DispatchAttributes", workgroup_count: tuple[int, int, int],
                  constants: tuple[int, ...], binding_count: int) -> None:
@@ -175,6 +177,8 @@ class PreparedDispatch:
         self.local_size = attributes.local_memory_pages * LOCAL_MEMORY_PAGE
         self.workgroup, self.local_memory = self.workgroup_state()
         self.workgroup_address = ctypes.addressof(self.workgroup)
+        # (C loop or None, its workgroup runner), made by the first dispatch that uses it
+        self.run = None
 
     def workgroup_state(self) -> tuple:
         """A new workgroup state with its own local memory (for a slice
@@ -306,7 +310,7 @@ class LibraryExecutable:
         self._environment_address = ctypes.addressof(self.environment)
         self._prepared: dict[tuple, list[PreparedDispatch]] = {}
 
-    def dispatch(self, ordinal: int, state: DispatchState) -> None:
+    def dispatch(self, ordinal: int, state: DispatchState):
         """Runs every workgroup of export ``ordinal`` (see the module docstring).
 
         The ctypes state of a dispatch (its ``DispatchStateV0``, constants,
@@ -316,6 +320,14 @@ class LibraryExecutable:
         shape: a replayed command buffer then only writes its binding
         addresses. A prepared state serves one dispatch at a time; dispatches
         of one shape running at once each take their own.
+
+        With ``state.budget``, the loop stops after the workgroup it is
+        running once the budget's token is cancelled, raising its error
+        (naming the dispatch). A budget that can pause runs the workgroups in
+        order on this thread until its end passes and returns an iterator
+        that runs the rest, yielding whenever the end passes again (see
+        :class:`~asyncvm.hal.DispatchState`); otherwise this returns None
+        once every workgroup ran.
         """
         count_x, count_y, count_z = state.workgroup_count
         bindings = state.bindings
@@ -335,53 +347,128 @@ class LibraryExecutable:
             lengths[index] = length
         plane = count_x * count_y
         total = plane * count_z
-        run_workgroups = _workgroup_loop()
+        loop = _workgroup_loop()
+        runner = prepared.run
+        if runner is not None and runner[0] is loop:
+            run = runner[1]
+        else:
+            run = self._workgroup_runner(ordinal, prepared, count_x, plane, total, loop)
+            prepared.run = (loop, run)
+        budget = state.budget
+        if budget is not None and budget.end != math.inf and total:
+            # On the event loop's thread: nobody can cancel the token while
+            # a slice runs, so the token is read between slices only.
+            try:
+                reached = run(0, total, max(1, int((budget.end - time.perf_counter()) * 1e9)),
+                              0)
+                if reached < total:
+                    self._check_stop(ordinal, budget)
+                    return self._resume(ordinal, run, reached, total, budget, key, prepared)
+            except BaseException:
+                self._release(key, prepared)
+                raise
+            self._release(key, prepared)
+            return None
+        token = budget.token if budget is not None else None
+        stop_flag = token.flag_address if token is not None else 0
+
+        def run_slice(first: int, end: int) -> None:
+            if run(first, end, 0, stop_flag) < end:  # stopped by the token
+                self._check_stop(ordinal, budget)
+
+        try:
+            state.for_each(total, run_slice)
+        finally:
+            self._release(key, prepared)
+        return None
+
+    def _resume(self, ordinal, run, reached, total, budget, key, prepared):
+        """The rest of a paused dispatch: runs the workgroups from ``reached``
+        in order, yielding each time ``budget.end`` passes."""
+        token = budget.token
+        try:
+            while reached < total:
+                yield
+                self._check_stop(ordinal, budget)
+                # Resumed without an event loop to return to (the budget
+                # no longer pauses): other threads may cancel meanwhile.
+                stop_flag = 0 if budget.can_pause or token is None else token.flag_address
+                reached = run(reached, total, budget.remaining_ns(), stop_flag)
+        finally:
+            self._release(key, prepared)
+
+    def _check_stop(self, ordinal: int, budget) -> None:
+        """Raises the budget token's error, naming the dispatch, if cancelled."""
+        token = budget.token if budget is not None else None
+        if token is not None and token.error is not None:
+            error = token.error
+            raise VMError(error.status, f"dispatch of {self.function_names[ordinal]} stopped: "
+                                        f"{error.message}")
+
+    def _release(self, key: tuple, prepared: PreparedDispatch) -> None:
+        """Returns ``prepared`` for the next dispatch of its shape."""
+        free = self._prepared.get(key)
+        if free is None and len(self._prepared) < _PREPARED_SHAPES:
+            free = self._prepared.setdefault(key, [])
+        if free is not None and len(free) < _PREPARED_PER_SHAPE:
+            free.append(prepared)
+
+    def _workgroup_runner(self, ordinal: int, prepared: PreparedDispatch, count_x: int,
+                          plane: int, total: int, run_workgroups):
+        """``run(first, end, budget_ns, stop_flag) -> next index``: runs
+        workgroups ``first`` to ``end - 1`` in order, stopping early before a
+        workgroup once the int at address ``stop_flag`` (0: none) turned
+        non-zero, and after one once ``budget_ns`` nanoseconds passed (0: no
+        limit). A kernel that fails raises INTERNAL naming its workgroup.
+        ``run_workgroups`` is the C loop, or None for the Python one."""
         if run_workgroups is not None:
             entry_address = self._entry_addresses[ordinal]
             environment_address = self._environment_address
             dispatch_address = prepared.address
 
-            def run(first: int, end: int) -> None:
-                # Slices run at once on different threads: only the whole
-                # range uses the prepared workgroup state and local memory.
-                if first == 0 and end == total:
+            def run(first: int, end: int, budget_ns: int, stop_flag: int) -> int:
+                # Slices run at once on different threads: only a dispatch
+                # run in order from its first workgroup uses the prepared
+                # workgroup state and local memory.
+                if first == 0 and end == total or budget_ns:
                     workgroup_address = prepared.workgroup_address
                 else:
                     workgroup, memory = prepared.workgroup_state()
                     workgroup_address = ctypes.addressof(workgroup)
                 result, stopped = run_workgroups(
                     entry_address, environment_address, dispatch_address, workgroup_address,
-                    count_x, plane, first, end)
+                    count_x, plane, first, end, budget_ns, stop_flag)
                 if result != 0:
                     raise self._failed(ordinal, result, stopped, count_x, plane)
-        else:
-            entry = self._entries[ordinal]
-            environment = ctypes.byref(self.environment)
-            dispatch_state = ctypes.byref(prepared.state)
+                return stopped
+            return run
+        entry = self._entries[ordinal]
+        environment = ctypes.byref(self.environment)
+        dispatch_state = ctypes.byref(prepared.state)
+        clock = time.perf_counter_ns
 
-            def run(first: int, end: int) -> None:
-                if first == 0 and end == total:
-                    workgroup = prepared.workgroup
-                else:
-                    workgroup, memory = prepared.workgroup_state()
-                reference = ctypes.byref(workgroup)
-                for index in range(first, end):
-                    z, rest = divmod(index, plane)
-                    y, x = divmod(rest, count_x)
-                    workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
-                    workgroup.workgroup_id_z = z
-                    result = entry(environment, dispatch_state, reference)
-                    if result != 0:
-                        raise self._failed(ordinal, result, index, count_x, plane)
-
-        try:
-            state.for_each(total, run)
-        finally:
-            free = self._prepared.get(key)
-            if free is None and len(self._prepared) < _PREPARED_SHAPES:
-                free = self._prepared.setdefault(key, [])
-            if free is not None and len(free) < _PREPARED_PER_SHAPE:
-                free.append(prepared)
+        def run_in_python(first: int, end: int, budget_ns: int, stop_flag: int) -> int:
+            if first == 0 and end == total or budget_ns:
+                workgroup = prepared.workgroup
+            else:
+                workgroup, memory = prepared.workgroup_state()
+            reference = ctypes.byref(workgroup)
+            stop = ctypes.c_int32.from_address(stop_flag) if stop_flag else None
+            began = clock()
+            for index in range(first, end):
+                if stop is not None and stop.value:
+                    return index
+                z, rest = divmod(index, plane)
+                y, x = divmod(rest, count_x)
+                workgroup.workgroup_id_x, workgroup.workgroup_id_y = x, y
+                workgroup.workgroup_id_z = z
+                result = entry(environment, dispatch_state, reference)
+                if result != 0:
+                    raise self._failed(ordinal, result, index, count_x, plane)
+                if budget_ns and clock() - began >= budget_ns:
+                    return index + 1
+            return end
+        return run_in_python
 
     def _failed(self, ordinal: int, result: int, index: int, count_x: int,
                 plane: int) -> VMError:

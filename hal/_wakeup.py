@@ -6,7 +6,9 @@ its event loop.
 first counts) and never blocks: from the loop's own thread it sets the event
 directly, from another thread it asks the loop to (``call_soon_threadsafe`` /
 ``run_sync_soon``). ``await wait()`` suspends until woken; it is
-cancellable. This is the one place where the HAL touches the event loop.
+cancellable. :func:`loop_scheduler` gives the running loop's "call soon"
+for work the HAL continues in later slices of that loop. This is the one
+place where the HAL touches the event loop.
 """
 
 from __future__ import annotations
@@ -129,3 +131,17 @@ class Wakeup:
             await self._future
         finally:
             self._future = None
+
+
+def loop_scheduler():
+    """``schedule(callback)`` running ``callback()`` soon on the event loop
+    running on this thread (asyncio's ``call_soon``, trio's
+    ``run_sync_soon``), after the tasks ready now; None when no loop runs on
+    this thread. Does not suspend."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop.call_soon
+    try:
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    except RuntimeError:  # no trio run on this thread either
+        return None

@@ -25,6 +25,7 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <time.h>
 
 typedef struct {
     uint32_t workgroup_id_x;
@@ -82,9 +83,22 @@ convert_uint32(PyObject *object, void *out)
     return 1;
 }
 
+/* Nanoseconds on a monotonic clock (only differences are used). */
+static uint64_t
+monotonic_ns(void)
+{
+    struct timespec now;
+#if defined(CLOCK_MONOTONIC)
+    clock_gettime(CLOCK_MONOTONIC, &now);
+#else
+    timespec_get(&now, TIME_UTC);
+#endif
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
 PyDoc_STRVAR(run_workgroups_doc,
 "run_workgroups(entry, environment, dispatch_state, workgroup_state, count_x, plane,\n"
-"               first, end) -> (result, stopped)\n"
+"               first, end, budget_ns=0, stop_flag=0) -> (result, stopped)\n"
 "\n"
 "Calls the kernel at address ``entry`` for linear workgroup indices\n"
 "``first`` to ``end - 1`` in order, with the GIL released. Index i is\n"
@@ -92,25 +106,35 @@ PyDoc_STRVAR(run_workgroups_doc,
 "written into the workgroup state before each call. Stops at the first\n"
 "kernel that returns non-zero: ``result`` is that value and ``stopped`` its\n"
 "index; otherwise ``(0, end)``. The addresses must point at live structures\n"
-"laid out as IREE's executable library ABI defines them.");
+"laid out as IREE's executable library ABI defines them.\n"
+"\n"
+"The loop also stops early -- giving ``(0, i)`` with i the next index to\n"
+"run -- before any workgroup once the 32-bit int at address ``stop_flag``\n"
+"(0: none) is non-zero, and after a workgroup once ``budget_ns``\n"
+"nanoseconds have passed since it began (0: no limit; at least one\n"
+"workgroup runs then).");
 
 static PyObject *
 run_workgroups(PyObject *module, PyObject *args)
 {
     void *entry_address, *environment, *dispatch_state, *workgroup_address;
     uint32_t count_x, plane, first, end, index;
+    unsigned long long budget_ns = 0, stop_address = 0;
+    volatile const int32_t *stop_flag;
+    uint64_t began = 0;
     asyncvm_kernel kernel;
     asyncvm_workgroup_state *workgroup;
     int result = 0;
 
     (void)module;
-    if (!PyArg_ParseTuple(args, "O&O&O&O&O&O&O&O&:run_workgroups",
+    if (!PyArg_ParseTuple(args, "O&O&O&O&O&O&O&O&|KK:run_workgroups",
                           convert_address, &entry_address,
                           convert_address, &environment,
                           convert_address, &dispatch_state,
                           convert_address, &workgroup_address,
                           convert_uint32, &count_x, convert_uint32, &plane,
-                          convert_uint32, &first, convert_uint32, &end)) {
+                          convert_uint32, &first, convert_uint32, &end,
+                          &budget_ns, &stop_address)) {
         return NULL;
     }
     if (first > end) {
@@ -134,11 +158,19 @@ run_workgroups(PyObject *module, PyObject *args)
        the library's export table. */
     kernel = (asyncvm_kernel)(uintptr_t)entry_address;
     workgroup = (asyncvm_workgroup_state *)workgroup_address;
+    stop_flag = (volatile const int32_t *)(uintptr_t)stop_address;
     index = first;
 
     Py_BEGIN_ALLOW_THREADS
-    for (; index < end; ++index) {
-        uint32_t z = index / plane;
+    if (budget_ns != 0) {
+        began = monotonic_ns();
+    }
+    while (index < end) {
+        uint32_t z;
+        if (stop_flag != NULL && *stop_flag != 0) {
+            break;
+        }
+        z = index / plane;
         uint32_t in_plane = index - z * plane;
         uint32_t y = in_plane / count_x;
         workgroup->workgroup_id_x = in_plane - y * count_x;
@@ -146,6 +178,10 @@ run_workgroups(PyObject *module, PyObject *args)
         workgroup->workgroup_id_z = (uint16_t)z;
         result = kernel(environment, dispatch_state, workgroup);
         if (result != 0) {
+            break;
+        }
+        ++index;
+        if (budget_ns != 0 && monotonic_ns() - began >= budget_ns) {
             break;
         }
     }

@@ -7,6 +7,8 @@ re-exported here.
 from ._address import address_of
 from ._aligned_memory import ALLOCATION_ALIGNMENT, aligned_array, allocate_storage
 from ._buffer import VMBuffer
+from ._budget import Budget
+from ._cancellation import CancellationToken, current_cancellation
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
 from ._context import Context, Function
 from ._module import split_qualified_name
@@ -16,7 +18,8 @@ from ._execution_trace import (ExecutionCounts, ExecutionObserver, ExecutionTrac
                                observe_execution, trace_execution)
 from ._instance import Instance
 from ._invocation import (CALLS_PER_CHECK, DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, QUANTUM_CHECK,
-                          invoke_callable, register_frame_describer, run_frames, run_frames_sync)
+                          invoke_callable, register_frame_describer, run_frames, run_frames_sliced,
+                          run_frames_sync)
 from ._list import VMList
 from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module,
                       ModuleState, ResolvedImport)
@@ -29,7 +32,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
-    "ALLOCATION_ALIGNMENT", "address_of", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
+    "ALLOCATION_ALIGNMENT", "address_of", "Budget", "CancellationToken", "current_cancellation", "aligned_array", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
     "DEFAULT_TIME_SLICE", "Dependency", "ExecutionCounts", "ExecutionObserver",
     "ExecutionTrace", "Export", "adapt_export", "direct_export", "result_normalizer", "QUANTUM_CHECK", "export_failure", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance",
@@ -37,7 +40,7 @@ __all__ = [
     "Module", "ModuleState", "NativeModule", "NativeModuleState", "RefTypeRegistry", "ResolvedImport", "Span", "StatusCode",
     "Tracer", "TypeInfo", "VMBuffer", "active_tracer", "tracing", "VMError", "VMList", "ValueKind", "bits_to_f32", "bits_to_f64",
     "f32_to_bits", "f64_to_bits", "parse_calling_convention", "register_frame_describer",
-    "resolve_type_name", "round_f32", "run_frames", "run_frames_sync", "split_qualified_name",
+    "resolve_type_name", "round_f32", "run_frames", "run_frames_sliced", "run_frames_sync", "split_qualified_name",
     "trace_execution",
     "wrap_i32", "wrap_i64",
 ]

@@ -27,6 +27,11 @@ and the invocation yields to the event loop once it has run ``time_slice``
 seconds without suspending (``time_slice=0`` yields at every check: a pure
 instruction budget). docs/serving.md gives the checkpoint rules.
 
+Cancellation: each invocation carries a :class:`CancellationToken`, current
+while it runs. When the invocation is cancelled or passes its ``timeout``,
+the token is cancelled too, so the dispatches it submitted stop (see
+:mod:`asyncvm.vm._cancellation`).
+
 Instruments: :meth:`Context.set_instrumentation` installs an object that
 runs every invocation in place of the plain call (``asyncvm._instrument``
 builds it, and wraps imports and dispatches itself). Without one, an
@@ -44,6 +49,8 @@ from typing import Any, Callable, Iterable
 import anyio
 
 from ._calling_convention import CallingConvention, Span, parse_calling_convention
+from ._cancellation import (CancellationToken, cancellation_error, reset_current_cancellation,
+                            set_current_cancellation)
 from . import _tracing
 from ._instance import Instance
 from ._invocation import DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, invoke_callable
@@ -290,6 +297,8 @@ class Context:
             function = self.lookup_function(function)
         values = marshal_arguments(function, arguments)
         self._enter_thread()
+        token = CancellationToken()
+        current = set_current_cancellation(token)
         try:
             tracer = _tracing._active
             if tracer is None and timeout is None and self._direct:
@@ -302,13 +311,24 @@ class Context:
                 identifier = tracer.new_id()
                 tracer.begin_async(function.full_name, "invocation", identifier)
                 try:
-                    results = await self._invoke(function, values, timeout)
+                    results = await self._invoke(function, values, timeout, token)
                 finally:
                     tracer.end_async(function.full_name, "invocation", identifier)
             else:
-                results = await self._invoke(function, values, timeout)
+                results = await self._invoke(function, values, timeout, token)
             return results if convert is None else convert(results)
+        except BaseException as error:
+            if not isinstance(error, Exception):
+                # Cancelled (or interrupted): what the invocation started
+                # and left running -- dispatches on workers, sliced work on
+                # this loop -- stops with it.
+                # (A deadline of the caller's own cancel scopes is a
+                # cancellation here: only ``timeout=`` is this invocation's
+                # deadline, and _invoke reports that one.)
+                token.cancel(cancellation_error(function.full_name, False))
+            raise
         finally:
+            reset_current_cancellation(current)
             with self._thread_lock:
                 self._running -= 1
 
@@ -326,12 +346,14 @@ class Context:
             self._thread = me
             self._running += 1
 
-    async def _invoke(self, function: Function, values: list, timeout: float | None) -> tuple:
+    async def _invoke(self, function: Function, values: list, timeout: float | None,
+                      token: CancellationToken) -> tuple:
         if timeout is None:
             return await self._initialize_and_run(function, values)
         with anyio.move_on_after(timeout) as scope:
             return await self._initialize_and_run(function, values)
         if scope.cancelled_caught:
+            token.cancel(cancellation_error(function.full_name, True))
             raise VMError(StatusCode.DEADLINE_EXCEEDED,
                           f"{function.full_name} did not finish within {timeout} s")
         raise VMError(StatusCode.INTERNAL, f"{function.full_name} ended without results")
@@ -455,3 +477,4 @@ def unmarshal_results(function: Function, results: tuple) -> tuple:
         else:
             converted.append(value)
     return tuple(converted)
+

@@ -71,7 +71,7 @@ from typing import Any, Iterator, TextIO
 
 from ._buffer import VMBuffer
 from ._context import Context
-from ._invocation import invoke_callable, run_frames_sync
+from ._invocation import invoke_callable, run_frames_sliced, run_frames_sync
 from ._list import VMList
 from ._status import StatusCode, VMError
 
@@ -168,24 +168,25 @@ def format_instruction(invocation: int, site: InstructionSite, values: tuple) ->
 
 # -- which invocation ---------------------------------------------------------------
 
-_DRIVERS = (invoke_callable.__code__, run_frames_sync.__code__)
+_DRIVERS = (invoke_callable.__code__, run_frames_sync.__code__, run_frames_sliced.__code__)
 _DEEPEST_WALK = 256
 
 
 def _driver_key() -> int:
     """Identifies the invocation running the caller: the id of the frame of
-    the invocation driver (:func:`invoke_callable` or :func:`run_frames_sync`)
+    the invocation driver (:func:`invoke_callable`, :func:`run_frames_sync`
+    or :func:`run_frames_sliced`)
     below it. Every bytecode frame of an invocation runs right above its
     driver's frame (frames are generators the driver resumes, or plain
     functions they call), so two invocations in flight never share one.
     0 when no driver is found (code called outside an invocation)."""
     frame = sys._getframe(2)
-    first, second = _DRIVERS
+    first, second, third = _DRIVERS
     for _ in range(_DEEPEST_WALK):
         if frame is None:
             return 0
         code = frame.f_code
-        if code is first or code is second:
+        if code is first or code is second or code is third:
             return id(frame)
         frame = frame.f_back
     return 0

@@ -16,9 +16,10 @@ hands the driver below a *request* by yielding it:
   :data:`CALLS_PER_CHECK` calls), so work spread over many short calls is
   sliced too.
 
-An invocation that finishes without having suspended yields once on its
-way out if no invocation has let the loop run for ``time_slice`` seconds,
-so a loop of calls that never suspend does not starve the loop either.
+An invocation that finishes (or fails) without having suspended yields
+once on its way out if no invocation has let the loop run for
+``time_slice`` seconds, so a loop of calls that never suspend does not
+starve the loop either.
 
 The stack is a Python list of generators, so VM recursion never recurses in
 Python, and its depth is bounded (RESOURCE_EXHAUSTED past ``max_depth``).
@@ -41,6 +42,7 @@ from typing import Any, Callable
 import anyio.lowlevel
 
 from . import _tracing
+from ._budget import Budget
 from ._status import FrameLocation, StatusCode, VMError, export_failure
 
 DEFAULT_MAX_DEPTH = 1024
@@ -234,6 +236,15 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                 _last_suspension = clock()
                 slice_end = _last_suspension + time_slice
     except Exception as error:
+        if time.perf_counter() - _last_suspension >= time_slice:
+            # As on the way out of a call that returns: a loop of calls that
+            # fail without suspending must not starve the loop either (the
+            # timers that would end what makes them fail could never run).
+            try:
+                await _checkpoint(stack, "quantum")
+            except BaseException:
+                _close_all(stack)
+                raise
         _fail_invocation(error, stack)
     except BaseException:
         _close_all(stack)
@@ -264,13 +275,16 @@ async def _checkpoint(stack: list, reason: str) -> None:
 
 
 def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
-                    max_depth: int = DEFAULT_MAX_DEPTH) -> tuple:
+                    max_depth: int = DEFAULT_MAX_DEPTH, budget: Budget | None = None) -> tuple:
     """Runs a function of the VM function protocol without an event loop.
 
     For code that must not suspend, such as kernels run by the HAL on a
     queue or worker thread: quantum checkpoints and ``vm.yield`` simply
-    continue, and a call that needs to await is FAILED_PRECONDITION.
+    continue, and a call that needs to await is FAILED_PRECONDITION. With a
+    ``budget``, each quantum check raises its token's error once cancelled
+    (the budget's ``end`` is ignored: this never pauses).
     """
+    token = budget.token if budget is not None else None
     stack: list = []
     try:
         result = function(*arguments)
@@ -293,7 +307,11 @@ def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
                     return value
                 continue
             value = None
-            if request is None or request is QUANTUM_CHECK:
+            if request is QUANTUM_CHECK:
+                if token is not None and token.error is not None:
+                    token.check()
+                continue
+            if request is None:
                 continue
             if request.__class__ is _GeneratorType:
                 if len(stack) >= max_depth:
@@ -309,13 +327,79 @@ def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
         _fail_invocation(error, stack)
 
 
+def run_frames_sliced(function: Callable[..., Any], arguments: Any, budget: Budget, *,
+                      max_depth: int = DEFAULT_MAX_DEPTH):
+    """:func:`run_frames_sync` as a generator that pauses: at a quantum check
+    past ``budget.end`` it yields (None) and continues when resumed, so its
+    driver can let the event loop run in between. Raises the budget token's
+    error at a quantum check once cancelled. Returns (``StopIteration.value``)
+    the result tuple. Closing it closes every frame.
+    """
+    token = budget.token
+    clock = time.perf_counter
+    stack: list = []
+    try:
+        result = function(*arguments)
+        if result.__class__ is tuple:
+            return result
+        if not isinstance(result, _GeneratorType):
+            if hasattr(result, "close"):
+                result.close()
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          "a function that must run synchronously tried to suspend")
+        stack.append(result)
+        value: Any = None
+        while True:
+            try:
+                request = stack[-1].send(value)
+            except StopIteration as stop:
+                stack.pop()
+                value = stop.value
+                if not stack:
+                    return value
+                continue
+            value = None
+            if request is QUANTUM_CHECK:
+                if token is not None and token.error is not None:
+                    token.check()
+                if clock() >= budget.end:
+                    yield
+                    if token is not None and token.error is not None:
+                        token.check()
+                continue
+            if request is None:
+                continue
+            if request.__class__ is _GeneratorType:
+                if len(stack) >= max_depth:
+                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                                  f"call stack exhausted ({max_depth} frames)")
+                stack.append(request)
+                continue
+            if hasattr(request, "close"):
+                request.close()
+            raise VMError(StatusCode.FAILED_PRECONDITION,
+                          "a function that must run synchronously tried to await an import")
+    except Exception as error:
+        _fail_invocation(error, stack)
+    finally:
+        _close_all(stack)
+
+
 def _fail_invocation(error: Exception, stack: list) -> None:
-    """Closes every frame and raises ``error`` as a VMError with a backtrace."""
+    """Closes every frame and raises ``error`` as a VMError with a backtrace.
+
+    The raised error's traceback holds this frame: its locals are dropped on
+    the way out, so that no reference cycle (frame, error, traceback, frame)
+    keeps the frames below -- and the buffers they held -- alive until the
+    garbage collector finds it."""
     converted = as_vm_error(error, stack)
     _close_all(stack)
-    if converted is error:
-        raise error
-    raise converted from error
+    try:
+        if converted is error:
+            raise error
+        raise converted from error
+    finally:
+        del converted, error
 
 
 async def _traced_wait(tracer, awaitable, reason: str, stack: list):

@@ -11,18 +11,22 @@ with IREE's VMVX ABI:
 
 Bindings are ``vm.buffer`` views of the HAL buffers' byte ranges (no copy);
 constants are an i32 array. Kernels built with microkernels import the
-``vmvx`` module (numpy), registered before them in the executable's context. Workgroups run in z, y, x order on the calling
-thread (``local-sync``) or in slices on the device's workers
-(``local-task``). Whoever assembles a device
+``vmvx`` module (numpy), registered before them in the executable's context.
+Workgroups run in z, y, x order on the calling thread (``local-sync``, in
+time slices of the event loop when given a budget that can pause) or in
+slices on the device's workers (``local-task``); a cancelled budget stops
+them at the kernel's next quantum check. Whoever assembles a device
 registers :class:`VmvxExecutable` under :data:`FORMAT` in its loader table.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy
 
 from asyncvm.vm import (Context, Instance, StatusCode, TypeInfo, ValueKind, VMBuffer, VMError,
-                        VMList, run_frames_sync)
+                        VMList, run_frames_sliced, run_frames_sync)
 from asyncvm.hal import DispatchState
 from asyncvm.modules.bytecode import BytecodeModule
 
@@ -65,7 +69,13 @@ class VmvxExecutable:
             self.function_names.append(descriptor.name)
             self._functions.append(state.lookup_function(descriptor.name))
 
-    def dispatch(self, ordinal: int, state: DispatchState) -> None:
+    def dispatch(self, ordinal: int, state: DispatchState):
+        """Runs every workgroup of entry point ``ordinal`` (VMError naming it
+        on failure). With ``state.budget``: stops with the token's error at
+        the kernel's next quantum check or workgroup once cancelled; a budget
+        that can pause gets an iterator back, which runs the workgroups in
+        order and yields at a quantum check once ``budget.end`` passed (see
+        :class:`~asyncvm.hal.DispatchState`)."""
         function = self._functions[ordinal]
         count_x, count_y, count_z = state.workgroup_count
         constants = numpy.asarray(state.constants, dtype=numpy.uint32)
@@ -74,21 +84,57 @@ class VmvxExecutable:
             VMBuffer.wrap(buffer.bytes_view(offset, length)) for buffer, offset, length
             in state.bindings])
         plane = count_x * count_y
+        budget = state.budget
+        name = self.function_names[ordinal]
+
+        def arguments(index: int, local_memory: VMBuffer) -> tuple:
+            z, rest = divmod(index, plane)
+            y, x = divmod(rest, count_x)
+            return (local_memory, constants_buffer, bindings, x, y, z, 1, 1, 1,
+                    count_x, count_y, count_z)
+
+        if budget is not None and budget.can_pause:
+            return _named(name, self._in_slices(function, plane * count_z, arguments, budget))
 
         def run(first: int, end: int) -> None:
             local_memory = VMBuffer(0)
             for index in range(first, end):
-                z, rest = divmod(index, plane)
-                y, x = divmod(rest, count_x)
-                run_frames_sync(function, (local_memory, constants_buffer, bindings,
-                                           x, y, z, 1, 1, 1, count_x, count_y, count_z))
+                if budget is not None:
+                    budget.check()
+                run_frames_sync(function, arguments(index, local_memory), budget=budget)
 
         try:
             state.for_each(plane * count_z, run)
         except VMError as error:
-            raise VMError(error.status,
-                          f"dispatch of {self.function_names[ordinal]} failed: {error.message}",
-                          backtrace=error.backtrace) from None
+            raise _renamed(name, error) from None
+        return None
+
+    @staticmethod
+    def _in_slices(function, count: int, arguments, budget):
+        """Every workgroup in order, pausing inside them at quantum checks
+        and between them (short workgroups may have no quantum check)."""
+        local_memory = VMBuffer(0)
+        clock = time.perf_counter
+        for index in range(count):
+            budget.check()
+            yield from run_frames_sliced(function, arguments(index, local_memory), budget)
+            if clock() >= budget.end:
+                yield
+
+
+def _named(name: str, steps):
+    """``steps`` with their VMError renamed as the dispatch's."""
+    try:
+        yield from steps
+    except VMError as error:
+        raise _renamed(name, error) from None
+
+
+def _renamed(name: str, error: VMError) -> VMError:
+    verb = "stopped" if error.status in (StatusCode.CANCELLED,
+                                         StatusCode.DEADLINE_EXCEEDED) else "failed"
+    return VMError(error.status, f"dispatch of {name} {verb}: {error.message}",
+                   backtrace=error.backtrace)
 
 
 _MICROKERNELS = []

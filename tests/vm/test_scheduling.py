@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import anyio
+import numpy
 import pytest
 
 import asyncvm
@@ -168,6 +169,31 @@ async def test_a_loop_of_calls_that_never_suspend_still_yields(quantum_vmfb):
             return ()
 
         _, turns = await count_turns_while(many_calls)
+        if expect_turns:
+            assert turns >= 150
+        else:
+            assert turns == 0
+
+
+async def test_a_loop_of_calls_that_fail_without_suspending_still_yields(compile_mlir):
+    """Each call fails at once (its two inputs differ in length: OUT_OF_RANGE
+    in the dispatch); a tight loop of them lets the loop run once per time
+    slice all the same. Before, the failure path skipped that: a task
+    retrying a failing call starved every timer on the loop, including the
+    ones that would have ended what made it fail."""
+    x, n = numpy.zeros(4, numpy.float32), numpy.zeros(3, numpy.int32)
+    vmfb = compile_mlir("runaway.mlir")
+    for time_slice, expect_turns in [(0.0, True), (math.inf, False)]:
+        program = asyncvm.load(vmfb, time_slice=time_slice)
+
+        async def failing_calls():
+            for _ in range(200):
+                with pytest.raises(VMError) as caught:
+                    await program.invoke("spin", x, n)
+                assert caught.value.status == StatusCode.OUT_OF_RANGE
+            return ()
+
+        _, turns = await count_turns_while(failing_calls)
         if expect_turns:
             assert turns >= 150
         else:
