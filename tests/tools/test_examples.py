@@ -57,3 +57,17 @@ def test_serve(device):
     calls = int(summary.split("made ")[1].split()[0])
     assert 1 <= calls <= 65
     assert lines[-1] == "server exited with 0"
+
+
+@pytest.mark.parametrize("flags", [[], ["--trio"], ["--device", "local-task"],
+                                   ["--device", "local-task", "--trio"]])
+def test_deadlines(flags):
+    completed = subprocess.run([sys.executable, str(ROOT / "examples" / "deadlines.py"), *flags],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("runaway stopped: DEADLINE_EXCEEDED after ")
+    assert lines[1].startswith("heartbeats meanwhile: yes")
+    assert "device memory back where it was" in lines
+    assert "spin(x, [0, 1, 5, 30]) = [-3.0, 0.625, 1.0, 1.0]" in lines
+    assert "same answer as before: True" in lines
