@@ -9,8 +9,9 @@ error, which then reaches whoever waits on it and nobody else.
 ``local-sync`` runs the work inline, on the thread that submits it or that
 signals its last wait; on an event loop's thread, work still running after
 the device's ``time_slice`` pauses and goes on in later slices of that loop
-(:class:`_Slices`), so a long dispatch never freezes the loop. ``local-task`` runs it on a pool of worker threads
-(``workers`` of them, one per core by default); the worker that finishes
+(:class:`_Slices`), so a long dispatch never freezes the loop.
+``local-task`` runs it on a pool of worker threads (``workers`` of them,
+one per core by default); the worker that finishes
 signals the fence, which wakes waiting coroutines on their own event loops.
 A dispatch's workgroups are split across a second pool only while some queue
 worker is idle: when every worker already runs a queue operation the cores
@@ -360,7 +361,13 @@ class _Slices:
         self.schedule = loop_scheduler()
         if self.schedule is None:
             self.budget.end = math.inf
-        self.step()
+            self.step()
+            return
+        try:
+            self.schedule(self.step)  # the loop runs first: this slice is spent
+        except RuntimeError:  # the loop is closing
+            self._end(VMError(StatusCode.CANCELLED,
+                              "the event loop closed while a queue operation was running"))
 
     def step(self) -> None:
         """Runs one slice, then schedules the next or signals."""

@@ -477,4 +477,3 @@ def unmarshal_results(function: Function, results: tuple) -> tuple:
         else:
             converted.append(value)
     return tuple(converted)
-

@@ -85,6 +85,13 @@ class Ticker:
             self.ticks += 1
 
 
+def live_bytes(program) -> int:
+    """The device's live bytes once garbage from earlier calls is collected
+    (numpy's test helpers can leave a result in a reference cycle)."""
+    gc.collect()
+    return program.device.statistics.live_bytes
+
+
 async def settle(program, baseline: int) -> None:
     """Waits (up to 10 s) until no queue worker runs and the device holds
     ``baseline`` live bytes again; fails the test otherwise."""
@@ -129,7 +136,7 @@ def dispatch_errors(program, workgroups: list | None = None) -> list:
 async def test_timeout_stops_a_runaway_dispatch(vmfb, build, driver, expected):
     program = asyncvm.load(vmfb, device=driver)
     await answers_like_iree(program, expected)
-    baseline = program.device.statistics.live_bytes
+    baseline = live_bytes(program)
     ticker = Ticker()
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
@@ -172,7 +179,7 @@ async def test_cancel_scope_stops_a_runaway_dispatch(vmfb, build, driver, expect
     program = asyncvm.load(vmfb, device=driver)
     ended = dispatch_errors(program)
     await answers_like_iree(program, expected)
-    baseline = program.device.statistics.live_bytes
+    baseline = live_bytes(program)
     ticker = Ticker()
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
@@ -225,7 +232,7 @@ async def test_python_workgroup_loop_stops_too(compile_mlir, monkeypatch, driver
     """Without the C workgroup loop, the Python one stops between workgroups."""
     monkeypatch.setattr(_native_library, "NATIVE_WORKGROUP_LOOP", False)
     program = asyncvm.load(compile_mlir("runaway.mlir", *LLVM_CPU), device=driver)
-    baseline = program.device.statistics.live_bytes
+    baseline = live_bytes(program)
     with anyio.fail_after(30):
         with pytest.raises(VMError) as caught:
             await program.invoke("spin", *runaway_inputs("llvm-cpu"), timeout=TIMEOUT)
@@ -250,8 +257,7 @@ async def test_stopped_dispatch_frees_its_buffers_without_the_collector(vmfb, bu
     collector: with the collector off, live bytes return to where they were."""
     program = asyncvm.load(vmfb, device=driver)
     await program.invoke("spin", *SMALL)
-    gc.collect()
-    baseline = program.device.statistics.live_bytes
+    baseline = live_bytes(program)
     gc.disable()
     try:
         for _ in range(3):
