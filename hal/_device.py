@@ -331,6 +331,12 @@ class _Execution:
                                            device.dispatch_hook, budget)
         if rest is None:
             return None
+        try:
+            # A dispatch may hand back its rest before it ran at all (VMVX):
+            # the first slice is still this one's.
+            next(rest)
+        except StopIteration:
+            return None
         return _Slices(rest, budget, device.time_slice)
 
 
