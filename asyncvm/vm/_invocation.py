@@ -156,9 +156,28 @@ def as_vm_error(error: BaseException, stack: list) -> VMError:
     backtrace = _failure_backtrace(error, stack)
     if isinstance(error, VMError):
         return error.with_backtrace(backtrace)
+    if isinstance(error, TypeError) and _raised_by_bytecode(error):
+        # Translated bytecode keeps i32 and f32 values apart (IREE shares one
+        # register bank and reinterprets the bits). Compiled code never mixes
+        # them; damaged bytecode that reads a float where it wrote an int
+        # (or the reverse) is bad input, not an internal error.
+        return VMError(StatusCode.INVALID_ARGUMENT,
+                       f"an instruction read a register holding a value of another type "
+                       f"(damaged bytecode: {error})", backtrace=backtrace)
     # Exports convert their own exceptions, naming themselves; what reaches
     # here came from a frame or the driver.
     return export_failure(None, error).with_backtrace(backtrace)
+
+
+def _raised_by_bytecode(error: BaseException) -> bool:
+    """Whether ``error`` was raised by translated bytecode itself (its
+    innermost frame is in a module's translated source)."""
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback.tb_frame.f_code.co_filename.startswith("<asyncvm ")
 
 
 async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,

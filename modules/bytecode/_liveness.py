@@ -5,6 +5,10 @@
   which are read before being written from a block's start. Over-approximates
   (a register is live unless proven dead), so a peephole that relies on a
   register being dead is always safe.
+* :func:`first_unwritten_read` answers: where, if anywhere, a register
+  slot is read that is not written on every path from the function's entry
+  (damaged bytecode: the compiler's code never does that). Exact per slot:
+  an i64 fills two i32-bank slots, and branch remaps copy slots one by one.
 * :func:`unwrapped_steps` answers: which ``add``/``sub`` instructions step a
   register by one where a compare guarding every path to them proves the
   result cannot leave the signed range. Under-approximates (a step wraps
@@ -79,6 +83,81 @@ def compute_liveness(blocks: Blocks,
                 live_in[index] = live
                 changed = True
     return live_in, live_out
+
+
+# -- reads before writes --------------------------------------------------------------
+
+def _slots(register, written: bool = False) -> tuple:
+    """The storage a register operand names: ref ``r<n>``, or its i32-bank
+    slot numbers (two for an i64/f64). When the bank is unstated (call
+    arguments and results, remaps), a read counts one slot and a write two:
+    never a false alarm about a valid program, whose i64 call results fill
+    two slots and whose remaps copy slot by slot."""
+    if register.is_ref:
+        return (f"r{register.ordinal}",)
+    if register.kind in ("i64", "f64") or (written and register.kind is None):
+        return (register.ordinal, register.ordinal + 1)
+    return (register.ordinal,)
+
+
+def first_unwritten_read(blocks: Blocks, block_index: dict[int, int],
+                         entry: set) -> tuple[int, str] | None:
+    """``(pc, register name)`` of the first read of storage that some path
+    from the entry reaches without writing it, or None. ``entry`` holds the
+    storage the arguments fill (see :func:`_slots`). A forward "written on
+    every path" analysis: the state entering a block is the intersection of
+    what its predecessors' edges (remap targets included) wrote."""
+    count = len(blocks)
+    state_in: list[frozenset | None] = [None] * count  # None: not reached yet
+    state_in[0] = frozenset(entry)
+    changed = True
+    while changed:
+        changed = False
+        for index in range(count):
+            current = state_in[index]
+            if current is None:
+                continue
+            written = set(current)
+            body = blocks[index][1]
+            for decoded in body:
+                for register in decoded.writes:
+                    written.update(_slots(register, True))
+            last = body[-1] if body else None
+            successors = []
+            if last is not None:
+                for target in last.targets:
+                    along = set(written)
+                    for _, destination in target.remap:
+                        along.update(_slots(destination, True))
+                    successors.append((block_index[target.pc], along))
+            if (last is None or not last.instruction.is_terminator) and index + 1 < count:
+                successors.append((index + 1, written))
+            for successor, along in successors:
+                old = state_in[successor]
+                new = frozenset(along) if old is None else old & along
+                if new != old:
+                    state_in[successor] = new
+                    changed = True
+    for index in range(count):
+        current = state_in[index]
+        if current is None:
+            continue
+        written = set(current)
+        for decoded in blocks[index][1]:
+            for register in decoded.reads:
+                if any(slot not in written for slot in _slots(register)):
+                    return decoded.pc, register.name
+            for register in decoded.writes:
+                written.update(_slots(register, True))
+            for target in decoded.targets:
+                # A remap copies in order: a later source may be an earlier
+                # destination (a swap through a spare register).
+                along = set(written)
+                for source, destination in target.remap:
+                    if any(slot not in along for slot in _slots(source)):
+                        return decoded.pc, source.name
+                    along.update(_slots(destination, True))
+    return None
 
 
 # -- steps that cannot wrap ---------------------------------------------------------

@@ -60,7 +60,7 @@ from asyncvm.vm import Span, StatusCode, ValueKind, VMError, parse_calling_conve
 
 from ._decoder import DecodedInstruction
 from ._instruction_set import IMPORT_BIT
-from ._liveness import compute_liveness, unwrapped_steps
+from ._liveness import compute_liveness, first_unwritten_read, unwrapped_steps
 from ._module_definition import ModuleDef
 from ._operands import BranchTarget
 
@@ -74,6 +74,29 @@ class TranslatedModule:
 
     source: str
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+def parameter_storage(calling_convention: str) -> set:
+    """What a function's arguments fill at entry: ref ``r<n>`` names and
+    i32-bank slot numbers (two per i64/f64), as ``_liveness._slots`` names
+    them."""
+    storage: set = set()
+    for name in parameter_names(calling_convention):
+        if name.startswith("r"):
+            storage.add(name)
+    signature = parse_calling_convention(calling_convention)
+    slot = 0
+    for kind in signature.arguments:
+        if kind is ValueKind.REF:
+            continue
+        if kind in (ValueKind.I64, ValueKind.F64):
+            slot += slot & 1
+            storage.update((slot, slot + 1))
+            slot += 2
+        else:
+            storage.add(slot)
+            slot += 1
+    return storage
 
 
 def parameter_names(calling_convention: str) -> list[str]:
@@ -219,6 +242,17 @@ class _FunctionTranslator:
         self.live_in, self.live_out = compute_liveness(self.blocks, self.block_index)
         signature = self.module.signatures[self.ordinal].calling_convention
         parameters = parameter_names(signature)
+        unwritten = first_unwritten_read(self.blocks, self.block_index,
+                                         parameter_storage(signature))
+        if unwritten is not None:
+            # The compiler's code reads a register only after writing it on
+            # every path (SSA dominance); a read before any write comes from
+            # damaged bytecode, and its value would be whatever the frame
+            # held. Reject it rather than run on an invented zero.
+            pc, register = unwritten
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"function {self.name}: register {register} may be read before it "
+                          f"is written (at pc {pc + self.start})")
         header = list(parameters)
         if self.peepholes:
             self.exact_steps = unwrapped_steps(self.blocks, self.block_index)
