@@ -23,7 +23,13 @@ Targets:
   bytes of the embedded ELF are never mutated here: a changed machine
   instruction is arbitrary code, which no runtime can make safe (asyncvm
   treats a ``.vmfb`` as code, as IREE does). Everything around it is: the
-  FlatBuffer, the host bytecode, the executable's metadata.
+  FlatBuffer, the host bytecode, the executable's metadata. Every mutant is
+  loaded (parsed, verified, translated); it is run only when its host code
+  (bytecode, function table, rodata, imports, signatures) is unchanged.
+  Host code computes the sizes, offsets and workgroup counts native kernels
+  trust, and kernels do not check bounds: changed host code can make a
+  kernel write out of bounds in any runtime (outcome ``loaded (host code
+  changed, not run)``).
 * ``elf``: the embedded ELF alone, mutated, through everything the loader
   does before it first runs the library's code: the layout checks, the
   mapping of segments, relocations and the symbol lookup.
@@ -237,6 +243,13 @@ def plan(seed: int, index: int, targets: tuple[str, ...]) -> tuple[str, str, ran
 
 # -- running one input ------------------------------------------------------------------------
 
+def _host_code(definition) -> tuple:
+    """What of a module decides what its host code does: the bytecode, the
+    function table, the rodata and the imports."""
+    return (definition.bytecode, definition.functions,
+            tuple(bytes(segment.data) for segment in definition.rodata),
+            definition.imports, definition.signatures)
+
 class Fuzzer:
     """Runs inputs in this process; each ``await run(index)`` returns its
     outcome string. Findings (``other``) carry their traceback in
@@ -257,6 +270,9 @@ class Fuzzer:
         self.vmvx = read("vmvx.vmfb")
         self.native = read("llvm-cpu.vmfb")
         self.native_elf = elf_span(self.native)
+        from asyncvm.modules.bytecode import BytecodeModule
+
+        self.native_host_code = _host_code(BytecodeModule.load(self.native).definition)
         self.elf = read("elf.bin")
         self.mlp = read("mlp.vmfb")
         self.parameter_files = {name: read(f"model.{name}") for name in PARAMETER_FORMATS}
@@ -322,7 +338,16 @@ class Fuzzer:
         return await self._calls(data, driver, self.tensor_calls)
 
     async def _llvm_cpu(self, rng, driver):
+        import asyncvm
+
         data, _ = mutate(self.native, rng, self.others, protected=self.native_elf)
+        program = asyncvm.load(data, device=driver, memory_limit=MEMORY_LIMIT)
+        if _host_code(program.main.definition) != self.native_host_code:
+            # Loaded, verified and translated; not run: host code drives
+            # native kernels (sizes, offsets, workgroup counts) and kernels
+            # do not check bounds, so changed host code can make any
+            # runtime's kernels write out of bounds.
+            return "loaded (host code changed, not run)"
         return await self._calls(data, driver, self.tensor_calls)
 
     async def _elf(self, rng, driver):
@@ -491,6 +516,7 @@ def run_workers(arguments, seeds: pathlib.Path) -> dict:
                     by_target[target]["crash"] += 1
                     findings.append(f"input {index} ({target}): worker died with code "
                                     f"{process.returncode}")
+                    print("finding: " + findings[-1], file=sys.stderr, flush=True)
                     done += 1
                     if index + jobs < arguments.inputs and indices is None:
                         replacement = spawn(index + jobs)
@@ -506,6 +532,7 @@ def run_workers(arguments, seeds: pathlib.Path) -> dict:
                 if elapsed > per_input:
                     outcome = "missed deadline"
                     findings.append(f"input {index} ({target}): took {elapsed:.2f} s")
+                    print("finding: " + findings[-1], file=sys.stderr, flush=True)
                 counts[outcome] += 1
                 by_target[target][outcome] += 1
                 state[1] = None
@@ -514,8 +541,10 @@ def run_workers(arguments, seeds: pathlib.Path) -> dict:
                     slow.append((index, elapsed))
             elif kind == "F":
                 findings.append(json.loads(rest))
+                print("finding: " + findings[-1], file=sys.stderr, flush=True)
             elif kind == "I":
                 internal.append(json.loads(rest))
+                print("INTERNAL: " + internal[-1], file=sys.stderr, flush=True)
         for descriptor, state in list(workers.items()):
             if state[1] is not None and now - state[2] > per_input + 30:
                 # Still in one input long past its deadlines: the VM is frozen.
@@ -528,6 +557,7 @@ def run_workers(arguments, seeds: pathlib.Path) -> dict:
                 by_target[target]["missed deadline"] += 1
                 findings.append(f"input {index} ({target}): no answer after {now - state[2]:.0f} s;"
                                 " worker killed")
+                print("finding: " + findings[-1], file=sys.stderr, flush=True)
                 done += 1
                 if index + jobs < arguments.inputs and indices is None:
                     replacement = spawn(index + jobs)
@@ -546,10 +576,10 @@ def run_workers(arguments, seeds: pathlib.Path) -> dict:
 def summarize(report: dict) -> str:
     outcomes = report["outcomes"]
     clean = sum(count for outcome, count in outcomes.items()
-                if outcome == "ran" or outcome.startswith(("VMError", "HTTP")))
+                if outcome == "ran" or outcome.startswith(("VMError", "HTTP", "loaded")))
     other = sum(count for outcome, count in outcomes.items() if outcome.startswith("other"))
     lines = [f"{report['inputs']} inputs in {report['seconds']} s",
-             f"  ran or VMError/HTTP answer: {clean}",
+             f"  ran, loaded, or a VMError/HTTP answer: {clean}",
              f"  other exceptions: {other}",
              f"  crashes: {outcomes.get('crash', 0)}",
              f"  missed deadlines: {outcomes.get('missed deadline', 0)}",
