@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import zlib
 
+import numpy
+
 from ._status import StatusCode, VMError
+
+_LAZY_ZEROS = 1 << 20
+"""Buffers at least this long are allocated zeroed by the system (calloc),
+not written with zeros here."""
 
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _SIGNED_FORMATS = {1: "b", 2: "h", 4: "i", 8: "q"}
@@ -31,7 +37,16 @@ class VMBuffer:
     def __init__(self, length: int = 0, *, alignment: int = 16) -> None:
         if length < 0 or length > (1 << 40):
             raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"buffer length {length} out of range")
-        self._data = bytearray(length)
+        if length < _LAZY_ZEROS:
+            self._data = bytearray(length)
+        else:
+            # Large: memory the system zeroes page by page as it is first
+            # touched, so asking for gigabytes costs nothing until used.
+            try:
+                self._data = numpy.zeros(length, numpy.uint8)
+            except MemoryError:
+                raise VMError(StatusCode.RESOURCE_EXHAUSTED,
+                              f"buffer length {length} cannot be allocated") from None
         self._memory = memoryview(self._data)
         self.readonly = False
         self._views: dict[str, memoryview] = {}

@@ -364,7 +364,8 @@ def _unresolved_import(name: str):
 
 
 def _fell_off() -> VMError:
-    return VMError(StatusCode.INTERNAL, "execution ran past the last block of a function")
+    return VMError(StatusCode.INVALID_ARGUMENT,
+                   "execution ran past the last block of a function (damaged bytecode)")
 
 
 def _print(event: str, values: tuple) -> None:

@@ -227,6 +227,11 @@ class _FunctionTranslator:
                 current.append(decoded)
         if not self.blocks:
             raise VMError(StatusCode.INVALID_ARGUMENT, f"function {self.name}: no blocks")
+        last = self.blocks[-1][1]
+        if not last or not last[-1].instruction.is_terminator:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"function {self.name}: the last block does not end in a terminator "
+                          "(execution would run past the end of the function)")
 
     def _registers(self) -> tuple[set[str], set[str]]:
         """Names of the primitive registers and of the ref registers used."""

@@ -14,6 +14,7 @@ reported as INVALID_ARGUMENT — never run on invented values.
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
@@ -75,3 +76,26 @@ def test_a_float_read_as_an_int_is_invalid_argument():
     with pytest.raises(TypeError) as elsewhere:
         1.5 & 1  # noqa: B018
     assert as_vm_error(elsewhere.value, []).status == StatusCode.INTERNAL
+
+
+def test_a_huge_vm_buffer_costs_nothing_until_used():
+    """Damaged bytecode asked for gigabytes of ``vm.buffer`` and writing the
+    zeros alone ran seconds past every deadline (and made them resident);
+    large buffers are now zeroed by the system as their pages are touched."""
+    from asyncvm.vm import VMBuffer
+
+    statm = pathlib.Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("needs /proc to read the resident set size")
+
+    def resident() -> int:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = resident()
+    buffer = VMBuffer(4 << 30)
+    assert resident() - before < (256 << 20)  # not written: not resident
+    assert buffer.length == 4 << 30
+    assert buffer.slice_bytes((4 << 30) - 8, 8).tobytes() == bytes(8)
+    with pytest.raises(VMError) as caught:
+        VMBuffer((1 << 40) + 1)
+    assert caught.value.status == StatusCode.RESOURCE_EXHAUSTED
