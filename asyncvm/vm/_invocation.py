@@ -303,47 +303,16 @@ def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
     ``budget``, each quantum check raises its token's error once cancelled
     (the budget's ``end`` is ignored: this never pauses).
     """
-    token = budget.token if budget is not None else None
-    stack: list = []
+    frames = run_frames_sliced(function, arguments, budget or _NEVER_PAUSES,
+                               max_depth=max_depth)
     try:
-        result = function(*arguments)
-        if result.__class__ is tuple:
-            return result
-        if not isinstance(result, _GeneratorType):
-            if hasattr(result, "close"):
-                result.close()
-            raise VMError(StatusCode.FAILED_PRECONDITION,
-                          "a function that must run synchronously tried to suspend")
-        stack.append(result)
-        value: Any = None
         while True:
-            try:
-                request = stack[-1].send(value)
-            except StopIteration as stop:
-                stack.pop()
-                value = stop.value
-                if not stack:
-                    return value
-                continue
-            value = None
-            if request is QUANTUM_CHECK:
-                if token is not None and token.error is not None:
-                    token.check()
-                continue
-            if request is None:
-                continue
-            if request.__class__ is _GeneratorType:
-                if len(stack) >= max_depth:
-                    raise VMError(StatusCode.RESOURCE_EXHAUSTED,
-                                  f"call stack exhausted ({max_depth} frames)")
-                stack.append(request)
-                continue
-            if hasattr(request, "close"):
-                request.close()
-            raise VMError(StatusCode.FAILED_PRECONDITION,
-                          "a function that must run synchronously tried to await an import")
-    except Exception as error:
-        _fail_invocation(error, stack)
+            next(frames)  # a pause: go straight on
+    except StopIteration as stop:
+        return stop.value
+
+
+_NEVER_PAUSES = Budget()
 
 
 def run_frames_sliced(function: Callable[..., Any], arguments: Any, budget: Budget, *,
