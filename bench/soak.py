@@ -32,6 +32,7 @@ changed. Exit status 1 on a failure or a trend that is not flat.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import pathlib
@@ -127,6 +128,8 @@ class Soak:
             for rows, batch in enumerate(self.batches):
                 (result,) = await program.invoke("dense", batch)
                 self.expected[number, rows] = result.tobytes()
+        del result  # the last result's buffer is not part of the baseline
+        gc.collect()
         self.baseline_live = self.live_bytes()
 
     def live_bytes(self) -> int:
