@@ -152,7 +152,7 @@ class _FunctionVerifier:
         else:
             convention = module.signatures[callee].calling_convention
         signature = parse_calling_convention(convention)
-        expected = 0
+        kinds = []  # what the callee takes, spans expanded by their segment sizes
         segments = decoded.field("segment_sizes") if decoded.instruction.mnemonic.startswith(
             "call.variadic") else None
         for index, slot in enumerate(signature.arguments):
@@ -160,15 +160,27 @@ class _FunctionVerifier:
                 if segments is None or index >= len(segments):
                     raise self.fail(f"variadic call to {convention!r} without a segment size "
                                     f"for argument {index}")
-                expected += segments[index] * len(slot.kinds)
+                if segments[index] * len(slot.kinds) > len(operands):
+                    break  # the count check below reports it
+                kinds.extend(list(slot.kinds) * segments[index])
             else:
-                expected += 1
-        if len(operands) != expected:
+                kinds.append(slot)
+        if len(operands) != len(kinds):
             raise self.fail(f"call passes {len(operands)} value(s), callee convention "
-                            f"{convention!r} takes {expected}")
+                            f"{convention!r} takes {len(kinds)}")
         if len(results) != len(signature.results):
             raise self.fail(f"call expects {len(results)} result(s), callee convention "
                             f"{convention!r} returns {len(signature.results)}")
+        # A ref where the callee takes a number, or the reverse, would reach
+        # the callee as a value of the wrong type.
+        for what, registers, expected in (("argument", operands, kinds),
+                                          ("result", results, signature.results)):
+            for index, (register, kind) in enumerate(zip(registers, expected)):
+                if register.is_ref != (kind is ValueKind.REF):
+                    raise self.fail(f"call {what} {index} is a "
+                                    f"{'ref' if register.is_ref else 'primitive'} register, "
+                                    f"callee convention {convention!r} takes "
+                                    f"{'a ref' if kind is ValueKind.REF else 'a primitive'}")
 
 
 def verify_module(module: ModuleDef, names: list[str]) -> list[list[DecodedInstruction]]:
