@@ -24,7 +24,8 @@ import numpy
 from asyncvm.vm import (DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Dependency, FrameLocation, aligned_array,
                         FunctionDescriptor, ImportDescriptor, Module,
                         ModuleState, ResolvedImport, StatusCode, VMBuffer, VMError,
-                        invoke_callable, register_frame_describer, resolve_type_name)
+                        invoke_callable, parse_calling_convention, register_frame_describer,
+                        resolve_type_name)
 
 from ._decoder import DecodedInstruction
 from ._module_definition import ModuleDef, parse_module_definition
@@ -264,13 +265,28 @@ class BytecodeModuleState(ModuleState):
         return None if ordinal is None else self.functions[ordinal]
 
     async def initialize(self, context: Any) -> None:
-        ordinal = self.module.export_ordinal("__init")
-        if ordinal is not None:
-            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth,
+        function = self._lifecycle_function("__init")
+        if function is not None:
+            await invoke_callable(function, max_depth=context.max_depth,
                                   time_slice=self.time_slice)
 
     async def deinitialize(self, context: Any) -> None:
-        ordinal = self.module.export_ordinal("__deinit")
-        if ordinal is not None:
-            await invoke_callable(self.functions[ordinal], max_depth=context.max_depth,
+        function = self._lifecycle_function("__deinit")
+        if function is not None:
+            await invoke_callable(function, max_depth=context.max_depth,
                                   time_slice=self.time_slice)
+
+    def _lifecycle_function(self, name: str):
+        """The export ``name`` (``__init``, ``__deinit``), or None; it must
+        take no arguments (INVALID_ARGUMENT otherwise: a damaged export table
+        can point the name at any function)."""
+        ordinal = self.module.export_ordinal(name)
+        if ordinal is None:
+            return None
+        for descriptor in self.module.exports:
+            if descriptor.name == name and \
+                    parse_calling_convention(descriptor.calling_convention).arguments:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"module {self.module.name}: {name} must take no arguments "
+                              f"(its calling convention is {descriptor.calling_convention!r})")
+        return self.functions[ordinal]

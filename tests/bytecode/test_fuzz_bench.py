@@ -105,6 +105,7 @@ FOUND = [
     (20261201, 20233, "20 s past its deadline zeroing gigabytes of vm.buffer"),
     (20261201, 81343, "INTERNAL: execution ran past the last block"),
     (20261202, 159193, "INTERNAL: a ref passed to hal.command_buffer.dispatch as an int"),
+    (20261202, 140600, "INTERNAL: __init pointed at a function that takes an argument"),
 ]
 
 
