@@ -114,10 +114,3 @@ def lookup_function(executable: Executable, name: str) -> int:
         raise VMError(StatusCode.NOT_FOUND,
                       f"executable ({executable.format}) has no function {name!r}") from None
 
-
-def finish(rest: Iterator[None] | None) -> None:
-    """Runs what a dispatch returned to the end, without pausing (an
-    iterator that yields is resumed at once)."""
-    if rest is not None:
-        for _ in rest:
-            pass
