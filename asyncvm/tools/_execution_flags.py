@@ -122,7 +122,7 @@ class ExecutionOptions:
             row[1] += snapshot.bytes_allocated
             row[2] = max(row[2], snapshot.peak_bytes)
             row[3] += snapshot.live_bytes
-            limit = getattr(snapshot, "limit", None)
+            limit = snapshot.limit
             if limit is not None:
                 row[4] = limit if row[4] is None else max(row[4], limit)
         return rows
