@@ -109,8 +109,29 @@ class Buffer:
         self.allowed_access = allowed_access
 
     @classmethod
-    def allocate(cls, length: int, *, zeroed: bool = True, **properties: int) -> "Buffer":
-        return cls(allocate_storage(length, zeroed), 0, length, **properties)
+    def allocate(cls, length: int, *, zeroed: bool = True, memory_type: int = 0,
+                 allowed_usage: int = 0) -> "Buffer":
+        """A buffer over ``length`` new aligned bytes (see ``allocate_storage``)."""
+        return cls.over_storage(allocate_storage(length, zeroed), memory_type, allowed_usage)
+
+    @classmethod
+    def over_storage(cls, storage: numpy.ndarray, memory_type: int = 0,
+                     allowed_usage: int = 0) -> "Buffer":
+        """A buffer over all of ``storage``, a new writable 1-D ``uint8``
+        array the caller hands over (as ``allocate_storage`` makes): the
+        constructor without the checks such an array needs none of."""
+        allocation = Allocation.__new__(Allocation)
+        allocation.storage = storage
+        allocation.owners = 1
+        allocation.immutable = False
+        buffer = cls.__new__(cls)
+        buffer.allocation = allocation
+        buffer.offset = 0
+        buffer.length = storage.shape[0]
+        buffer.memory_type = memory_type
+        buffer.allowed_usage = allowed_usage
+        buffer.allowed_access = MEMORY_ACCESS_ALL
+        return buffer
 
     @classmethod
     def wrap(cls, array: numpy.ndarray, **properties: int) -> "Buffer":

@@ -27,7 +27,7 @@ from asyncvm.vm import (ALLOCATION_ALIGNMENT, StatusCode, VMError, address_of, a
                         allocate_storage)
 
 from ._buffer import Buffer
-from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType
+from ._element_type import _BY_DTYPE, ENCODING_DENSE_ROW_MAJOR, ElementType
 
 
 def _element_count(shape: tuple[int, ...]) -> int:
@@ -171,6 +171,10 @@ class BufferView:
         A protected array of at most ``EAGER_COPY_BYTES`` is copied at once."""
         if array.__class__ is not numpy.ndarray:
             array = numpy.asarray(array)
+        elif protect and element_type is None and array.nbytes <= EAGER_COPY_BYTES:
+            view = _small_input(array)
+            if view is not None:
+                return view
         if element_type is None:
             element_type = ElementType.from_dtype(array.dtype)
         else:
@@ -195,6 +199,18 @@ class BufferView:
             array.flags.writeable = False
         return cls(Buffer.wrap(array), array.shape, element_type)
 
+    @classmethod
+    def _over(cls, buffer: Buffer, shape: tuple[int, ...],
+              element_type: ElementType) -> "BufferView":
+        """A view made without checks, for callers that built ``shape`` (a
+        tuple of ints) and ``buffer`` to fit: the fast paths below."""
+        view = cls.__new__(cls)
+        view.buffer = buffer
+        view.shape = shape
+        view.element_type = element_type
+        view.encoding_type = ENCODING_DENSE_ROW_MAJOR
+        return view
+
     @property
     def byte_length(self) -> int:
         return _byte_size(self.element_type, self.shape)
@@ -212,6 +228,12 @@ class BufferView:
         for a packed sub-byte type an unpacked copy. UNIMPLEMENTED for a type
         numpy has no equivalent for."""
         element = self.element_type
+        dtype = _ALIGNED_DTYPES.get(element)
+        if dtype is not None:
+            # The constructor checked the buffer holds the shape: one numpy
+            # call makes the typed view (read-only while the memory is).
+            buffer = self.buffer
+            return numpy.ndarray(self.shape, dtype, buffer.allocation.storage, buffer.offset)
         dtype = element.dtype
         if element.is_byte_aligned:
             return self.buffer.array(dtype, self.shape)
@@ -227,3 +249,29 @@ class BufferView:
 
     def __repr__(self) -> str:
         return f"<hal.buffer_view {'x'.join(map(str, self.shape))}x{self.element_type.name}>"
+
+
+_ALIGNED_DTYPES: dict[int, numpy.dtype] = {
+    element: dtype for dtype, element in _BY_DTYPE.items()
+    if isinstance(dtype, numpy.dtype) and element.is_byte_aligned and dtype.itemsize * 8 ==
+    element.bit_count}
+"""The byte-aligned element types with a numpy dtype of their size, and
+that dtype: the types ``to_array`` views with one call."""
+
+_INPUT_TYPES: dict[numpy.dtype, ElementType] = {
+    dtype: element for element, dtype in _ALIGNED_DTYPES.items()}
+"""The same, by dtype: the inputs ``from_array`` copies on its fast path."""
+
+
+def _small_input(array: numpy.ndarray) -> BufferView | None:
+    """``from_array(array, protect=True)`` for a small array of a plain
+    dtype (the usual input of a call): the copy into a new aligned buffer,
+    made with a handful of numpy calls and no checks it does not need (the
+    shape and size come from the array). None for anything else, which
+    takes the general path."""
+    element_type = _INPUT_TYPES.get(array.dtype)
+    if element_type is None:
+        return None
+    storage = allocate_storage(array.nbytes, zeroed=False)
+    numpy.ndarray(array.shape, array.dtype, storage)[...] = array
+    return BufferView._over(Buffer.over_storage(storage), array.shape, element_type)

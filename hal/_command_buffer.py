@@ -44,10 +44,16 @@ class BufferReference:
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"binding table slot {self.slot} holds no buffer")
             offset += table_offset
-            if length in (-1, (1 << 64) - 1):
+            if length == -1 or length == _WHOLE_BUFFER:
                 length = table_length
-        length = buffer.resolve_length(offset, length)
+        if length == -1 or length == _WHOLE_BUFFER:
+            length = buffer.length - offset
+        if offset < 0 or length < 0 or offset + length > buffer.length:
+            buffer.check_range(offset, length)  # raises OUT_OF_RANGE
         return buffer, offset, length
+
+
+_WHOLE_BUFFER = (1 << 64) - 1  # IREE_HAL_WHOLE_BUFFER as an unsigned i64
 
 
 _FILL = "command_buffer.fill_buffer"
@@ -176,7 +182,7 @@ class CommandBuffer:
         if isinstance(workgroups, BufferReference):
             buffer, offset, _ = workgroups.resolve(binding_table)
             workgroups = tuple(int(v) for v in buffer.array("<u4", (3,), offset))
-        resolved = tuple(reference.resolve(binding_table) for reference in bindings)
+        resolved = tuple([reference.resolve(binding_table) for reference in bindings])
         for buffer, _, _ in resolved:
             if buffer.allocation.immutable:
                 buffer.prepare_binding()

@@ -23,7 +23,7 @@ def run_in_order(count: int, body: Callable[[int, int], None]) -> None:
         body(0, count)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DispatchState:
     """What one dispatch hands every workgroup.
 
@@ -40,6 +40,10 @@ class DispatchState:
     yields whenever ``budget.end`` passes and is resumed (with a new end) by
     whoever drives it; it runs on this thread, in order, and ignores
     ``for_each``.
+
+    Made once per dispatch on the hot path: a plain slotted record (not
+    frozen, whose constructor pays ``object.__setattr__`` per field);
+    executables read it and do not change it.
     """
 
     workgroup_count: tuple[int, int, int]

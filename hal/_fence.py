@@ -96,8 +96,7 @@ class Fence:
     def signal(self) -> None:
         """Signals every timepoint (values already passed are left alone)."""
         for semaphore, value in self._timepoints:
-            if semaphore.value < value:
-                semaphore.signal(value)
+            semaphore.advance(value)
 
     def notify_when_reached(self, callback) -> None:
         """Calls ``callback(None)`` once every timepoint is reached, or

@@ -347,7 +347,8 @@ class LibraryExecutable:
             lengths[index] = length
         plane = count_x * count_y
         total = plane * count_z
-        loop = _workgroup_loop()
+        loop = _run_workgroups if NATIVE_WORKGROUP_LOOP and _run_workgroups is not None \
+            else _workgroup_loop()
         runner = prepared.run
         if runner is not None and runner[0] is loop:
             run = runner[1]
@@ -359,15 +360,17 @@ class LibraryExecutable:
             # On the event loop's thread: nobody can cancel the token while
             # a slice runs, so the token is read between slices only.
             try:
-                reached = run(0, total, max(1, int((budget.end - time.perf_counter()) * 1e9)),
-                              0)
+                reached = run(0, total, budget.remaining_ns(), 0)
                 if reached < total:
                     self._check_stop(ordinal, budget)
                     return self._resume(ordinal, run, reached, total, budget, key, prepared)
             except BaseException:
                 self._release(key, prepared)
                 raise
-            self._release(key, prepared)
+            if free is not None and len(free) < _PREPARED_PER_SHAPE:
+                free.append(prepared)  # _release's usual case, inline
+            else:
+                self._release(key, prepared)
             return None
         token = budget.token if budget is not None else None
         stop_flag = token.flag_address if token is not None else 0

@@ -82,11 +82,27 @@ class Semaphore:
                               f"semaphore signal to {value} must be above the current "
                               f"value {self._value}")
             self._value = value
-            ready = [callback for target, callback in self._waiters if target <= value]
+            waiters = self._waiters
+            if not waiters:  # the usual case: nobody registered a callback
+                return
+            ready = [callback for target, callback in waiters if target <= value]
             if ready:
-                self._waiters = [(t, c) for t, c in self._waiters if t > value]
+                self._waiters = [(t, c) for t, c in waiters if t > value]
         for callback in ready:
             callback(None)
+
+    def advance(self, value: int) -> None:
+        """Signals ``value`` unless the timeline is there already or the
+        semaphore has failed (then nothing happens): how a fence signals its
+        timepoints."""
+        if self._failure is None and self._value < value:
+            try:
+                self.signal(value)
+            except VMError:
+                # Failed, or signalled past ``value``, on another thread
+                # since the test above: nothing left to do, as then.
+                if self._failure is None and self._value < value:
+                    raise
 
     def fail(self, error: BaseException) -> None:
         """Fails the semaphore (the first failure sticks) and wakes every waiter."""

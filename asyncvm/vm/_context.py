@@ -408,6 +408,8 @@ def marshal_arguments(function: Function, arguments: tuple) -> list:
         raise VMError(StatusCode.INVALID_ARGUMENT,
                       f"{function.full_name} takes {len(slots)} argument(s) "
                       f"({function.calling_convention}), got {len(arguments)}")
+    if slots.__class__ is _AllRefs:
+        return arguments  # refs pass as they are (any object or None)
     values = list(arguments)
     for index, (slot, quick) in enumerate(slots):
         if slot is ValueKind.REF:
@@ -430,12 +432,31 @@ _QUICK_CLASSES = {ValueKind.I32: int, ValueKind.I64: int, ValueKind.F32: float,
                   ValueKind.F64: float}
 
 
+class _AllRefs(tuple):
+    """The argument slots of a convention that takes refs only (tensor
+    functions): nothing to convert."""
+
+    __slots__ = ()
+
+
 @lru_cache(maxsize=4096)
 def _argument_slots(calling_convention: str) -> tuple:
     """Per argument slot: (slot, the Python class that needs no conversion
-    beyond a range check, or None)."""
-    return tuple((slot, None if isinstance(slot, Span) else _QUICK_CLASSES.get(slot, None))
-                 for slot in parse_calling_convention(calling_convention).arguments)
+    beyond a range check, or None); an :class:`_AllRefs` when every slot is
+    a ref."""
+    slots = tuple((slot, None if isinstance(slot, Span) else _QUICK_CLASSES.get(slot, None))
+                  for slot in parse_calling_convention(calling_convention).arguments)
+    if all(slot is ValueKind.REF for slot, _ in slots):
+        return _AllRefs(slots)
+    return slots
+
+
+@lru_cache(maxsize=4096)
+def _float_results(calling_convention: str) -> tuple[int, bool]:
+    """The number of results of a convention, and whether any is a float
+    (converted to ``float`` on the way out)."""
+    results = parse_calling_convention(calling_convention).results
+    return len(results), any(slot is ValueKind.F32 or slot is ValueKind.F64 for slot in results)
 
 
 def _marshal_slot(function: Function, index: int, slot: Any, value: Any) -> Any:
@@ -465,11 +486,14 @@ def _marshal_span(slot: Span, value: Any, what: str) -> list:
 
 def unmarshal_results(function: Function, results: tuple) -> tuple:
     """Normalizes result values by kind (floats as float, integers as int)."""
-    slots = function.signature.results
-    if len(results) != len(slots):
+    count, floats = _float_results(function.calling_convention)
+    if len(results) != count:
         raise VMError(StatusCode.INTERNAL,
                       f"{function.full_name} returned {len(results)} value(s), "
-                      f"its convention {function.calling_convention} says {len(slots)}")
+                      f"its convention {function.calling_convention} says {count}")
+    if not floats:
+        return results if results.__class__ is tuple else tuple(results)
+    slots = function.signature.results
     converted = []
     for slot, value in zip(slots, results):
         if slot is ValueKind.F32 or slot is ValueKind.F64:
