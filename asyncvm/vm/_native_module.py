@@ -149,6 +149,56 @@ def direct_export(function: Callable, where: str, calling_convention: str) -> Ca
     return functools.wraps(function)(call_many)
 
 
+_BOUND_TEMPLATE = """\
+def bind(function, state, where, VMError, export_failure):
+    def call({parameters}):
+        try:
+{body}
+        except VMError:
+            raise
+        except Exception as error:
+            raise export_failure(where, error) from error
+    return call
+"""
+
+_BOUND_BODIES = {
+    0: "            function(state, {parameters})\n            return ()",
+    1: "            return (function(state, {parameters}),)",
+    2: "            result = function(state, {parameters})\n"
+       "            return result if result.__class__ is tuple else tuple(result)",
+}
+
+_bound_makers: dict[tuple[int, int], Callable] = {}
+
+
+def bound_direct_export(function: Callable, state: Any, where: str,
+                        calling_convention: str) -> Callable:
+    """:func:`direct_export` of ``function`` with the module state bound
+    as its first argument, as one frame with exactly the convention's
+    parameters (a span is one list parameter): no ``functools.partial``
+    layer and no packing of ``*arguments`` on the call. Errors as in
+    :func:`direct_export`. Made once per state and export, when the export
+    is looked up (at link time for imports)."""
+    signature = parse_calling_convention(calling_convention)
+    key = (len(signature.arguments), min(len(signature.results), 2))
+    maker = _bound_makers.get(key)
+    if maker is None:
+        parameters = ", ".join(f"a{index}" for index in range(key[0]))
+        source = _BOUND_TEMPLATE.format(
+            parameters=parameters,
+            body=_BOUND_BODIES[key[1]].format(parameters=parameters).replace("state, )",
+                                                                            "state)"))
+        namespace: dict = {}
+        exec(compile(source, f"<asyncvm bound export {key}>", "exec"), namespace)
+        maker = _bound_makers.setdefault(key, namespace["bind"])
+    call = maker(function, state, where, VMError, export_failure)
+    call.__name__ = getattr(function, "__name__", call.__name__)
+    call.__qualname__ = getattr(function, "__qualname__", call.__qualname__)
+    call.__doc__ = getattr(function, "__doc__", None)
+    call.__wrapped__ = function
+    return call
+
+
 def result_normalizer(calling_convention: str) -> Callable[[Any], tuple]:
     """Results as a tuple, unchecked (a bare value for one result, None for
     none): the conversion of trusted native exports."""
@@ -188,6 +238,9 @@ class NativeModule(Module):
         self._imports = list(imports or [])
         self._ref_types = dict(ref_types or {})
         self._functions: dict[str, tuple[FunctionDescriptor, Callable]] = {}
+        # Table rows that never yield, adapted by direct_export: name ->
+        # (function, where); a state binds these itself (bound_direct_export).
+        self._direct_rows: dict[str, tuple[Callable, str]] = {}
         for row in export_table(name, exports):
             descriptor = FunctionDescriptor(row.name, row.calling_convention,
                                             dict(row.attributes))
@@ -212,6 +265,7 @@ class NativeModule(Module):
         where = f"{self.name}.{descriptor.name}"
         if direct is not None and not inspect.iscoroutinefunction(function):
             if direct:
+                self._direct_rows[descriptor.name] = (function, where)
                 return direct_export(function, where, descriptor.calling_convention)
             return yielding_export(function, where, descriptor.calling_convention)
         return adapt_export(function, where, result_normalizer(descriptor.calling_convention))
@@ -273,5 +327,12 @@ class NativeModuleState(ModuleState):
             return implementation
         bound = self._bound.get(name)
         if bound is None:
-            bound = self._bound[name] = functools.partial(implementation, self)
+            row = self.module._direct_rows.get(name)
+            if row is not None:
+                function, where = row
+                bound = bound_direct_export(function, self, where,
+                                            self.module._functions[name][0].calling_convention)
+            else:
+                bound = functools.partial(implementation, self)
+            self._bound[name] = bound
         return bound
