@@ -77,7 +77,7 @@ class AllocatorStatistics:
     """
 
     __slots__ = ("_lock", "_allocations", "_frees", "_bytes_allocated", "_bytes_freed", "_peak",
-                 "_watched", "_limit", "name")
+                 "_watched", "_limit", "name", "_on_freed")
 
     def __init__(self, limit: int | None = None, name: str = "allocator") -> None:
         # Reentrant: the garbage collector may free a watched buffer -- and
@@ -89,6 +89,7 @@ class AllocatorStatistics:
         self._watched: dict[int, _Watch] = {}
         self._limit = check_limit(limit)
         self.name = name
+        self._on_freed = self._freed  # bound once: every watch shares it
 
     @property
     def limit(self) -> int | None:
@@ -122,7 +123,7 @@ class AllocatorStatistics:
         """Counts the ``length`` bytes :meth:`reserve` counted as freed once
         ``storage``'s memory is released."""
         owner = storage.base if storage.base is not None else storage
-        watch = _Watch(owner, self._freed)
+        watch = _Watch(owner, self._on_freed)
         watch.length = length
         self._watched[id(watch)] = watch  # one dict store: atomic, no lock needed
 

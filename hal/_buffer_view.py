@@ -273,5 +273,7 @@ def _small_input(array: numpy.ndarray) -> BufferView | None:
     if element_type is None:
         return None
     storage = allocate_storage(array.nbytes, zeroed=False)
-    numpy.ndarray(array.shape, array.dtype, storage)[...] = array
+    # A view made from the array (not through the buffer protocol, which
+    # leaves numpy's buffer-info cache on the storage for its lifetime).
+    storage.view(array.dtype).reshape(array.shape)[...] = array
     return BufferView._over(Buffer.over_storage(storage), array.shape, element_type)

@@ -56,6 +56,24 @@ class BufferReference:
 _WHOLE_BUFFER = (1 << 64) - 1  # IREE_HAL_WHOLE_BUFFER as an unsigned i64
 
 
+_INTERNED: dict[tuple, tuple] = {}
+_INTERNED_LIMIT = 4096
+
+
+def _interned(value: tuple) -> tuple:
+    """One shared copy of a tuple of plain values (workgroup counts,
+    constants, binding-table references): a program records the same ones
+    on every call, and a command buffer of a call in flight then holds no
+    copies of its own. Only values that hold no buffer come here (a shared
+    copy would keep the buffer alive); the table is bounded."""
+    shared = _INTERNED.get(value)
+    if shared is not None:
+        return shared
+    if len(_INTERNED) < _INTERNED_LIMIT:
+        _INTERNED[value] = value
+    return value
+
+
 _FILL = "command_buffer.fill_buffer"
 _COPY = "command_buffer.copy_buffer"
 _UPDATE = "command_buffer.update_buffer"
@@ -95,9 +113,13 @@ class CommandBuffer:
                           f"({len(executable.function_names)} functions)")
         if isinstance(workgroups, tuple) and any(count < 0 for count in workgroups):
             raise VMError(StatusCode.INVALID_ARGUMENT, f"negative workgroup count {workgroups}")
-        self._record(("dispatch", executable, ordinal, workgroups,
-                      constants if constants.__class__ is tuple else tuple(constants),
-                      tuple(bindings)))
+        bindings = tuple(bindings)
+        if all(binding.buffer is None for binding in bindings):
+            bindings = _interned(bindings)  # slots only: the same for every call
+        self._record(("dispatch", executable, ordinal,
+                      _interned(workgroups) if workgroups.__class__ is tuple else workgroups,
+                      _interned(constants if constants.__class__ is tuple
+                                else tuple(constants)), bindings))
 
     def fill(self, target: BufferReference, pattern: bytes) -> None:
         _check_target(target, _FILL)

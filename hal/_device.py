@@ -427,7 +427,7 @@ class _QueueOperation:
     are part of what it costs.
     """
 
-    __slots__ = ("device", "signal", "work", "tracer", "registering")
+    __slots__ = ("device", "signal", "work", "tracer", "registering", "failure")
 
     def __init__(self, device: Device, signal: Fence | None, work: Callable[[], None] | None,
                  tracer) -> None:
@@ -436,20 +436,25 @@ class _QueueOperation:
         self.work = work
         self.tracer = tracer
         self.registering = True  # while notify_when_reached may call back at once
+        self.failure = None  # the wait's failure, for the worker
 
     def ready(self, failure) -> None:
         device = self.device
         if device._queue_pool is None or (self.work is None and self.registering):
             self.run(failure)
         else:
-            device._queue_pool.submit(self.run_counted, failure)
+            # The plain function and the operation itself: a queued
+            # operation makes no bound method.
+            self.failure = failure
+            device._queue_pool.submit(_QueueOperation.run_counted, self)
 
-    def run_counted(self, failure) -> None:
+    def run_counted(self) -> None:
         """:meth:`run` on a queue worker, counted as a running operation."""
         device = self.device
         with device._running_lock:
             device._running += 1
         try:
+            failure, self.failure = self.failure, None
             self.run(failure)
         finally:
             with device._running_lock:

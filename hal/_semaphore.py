@@ -30,6 +30,15 @@ MAX_VALUE = (1 << 64) - 1
 """IREE's failure sentinel value; a semaphore never reaches it by signalling."""
 
 
+_LOCK_STRIPES = tuple(threading.RLock() for _ in range(64))
+"""The locks semaphores share, picked by identity: a program makes two
+semaphores per call, and a lock each (88 bytes, and an allocation) would be
+most of what a pending fence costs. A semaphore holds its stripe only
+around its own few statements and calls nothing under it, so two never
+wait on each other; reentrant, in case a garbage collection run under one
+frees something whose callback signals another semaphore of the same stripe."""
+
+
 class Semaphore:
     """A timeline semaphore. Thread-safe."""
 
@@ -41,9 +50,10 @@ class Semaphore:
                           f"semaphore initial value {initial_value} out of range")
         self._value = initial_value
         self._failure: VMError | None = None
-        # (target value, callback taking the failure or None)
-        self._waiters: list[tuple[int, Callable[[VMError | None], None]]] = []
-        self._lock = threading.Lock()
+        # (target value, callback taking the failure or None); None until
+        # the first waiter registers (most semaphores never get one).
+        self._waiters: list[tuple[int, Callable[[VMError | None], None]]] | None = None
+        self._lock = _LOCK_STRIPES[(id(self) >> 4) & 63]
 
     # -- state --------------------------------------------------------------------
 
@@ -87,7 +97,7 @@ class Semaphore:
                 return
             ready = [callback for target, callback in waiters if target <= value]
             if ready:
-                self._waiters = [(t, c) for t, c in waiters if t > value]
+                self._waiters = [(t, c) for t, c in waiters if t > value] or None
         for callback in ready:
             callback(None)
 
@@ -109,9 +119,9 @@ class Semaphore:
         with self._lock:
             if self._failure is None:
                 self._failure = as_failure(error)
-            waiters, self._waiters = self._waiters, []
+            waiters, self._waiters = self._waiters, None
             failure = self._failure
-        for _, callback in waiters:
+        for _, callback in waiters or ():
             callback(failure)
 
     def notify_when_reached(self, value: int,
@@ -122,7 +132,7 @@ class Semaphore:
         with self._lock:
             failure = self._failure
             if failure is None and self._value < value:
-                self._waiters.append((value, callback))
+                self._add_waiter(value, callback)
                 return
         callback(failure)
 
@@ -141,12 +151,20 @@ class Semaphore:
             if self._value >= value:
                 return None
             wakeup = Wakeup()
-            self._waiters.append((value, wakeup))
+            self._add_waiter(value, wakeup)
             return wakeup
+
+    def _add_waiter(self, value: int, callback) -> None:
+        """Registers ``callback`` for ``value`` (the lock held)."""
+        if self._waiters is None:
+            self._waiters = [(value, callback)]
+        else:
+            self._waiters.append((value, callback))
 
     def _unregister(self, wakeup: Wakeup) -> None:
         with self._lock:
-            self._waiters = [(t, c) for t, c in self._waiters if c is not wakeup]
+            if self._waiters is not None:
+                self._waiters = [(t, c) for t, c in self._waiters if c is not wakeup] or None
 
     async def wait(self, value: int, timeout: float = math.inf) -> None:
         """Suspends until the timeline reaches ``value`` (seconds of ``timeout``).
@@ -177,7 +195,7 @@ class Semaphore:
 
     @property
     def waiter_count(self) -> int:
-        return len(self._waiters)
+        return len(self._waiters or ())
 
     def __repr__(self) -> str:
         state = f"failed {self._failure.status.name}" if self._failure else str(self._value)

@@ -27,23 +27,23 @@ class Wakeup:
     ``trio.lowlevel.wait_task_rescheduled`` and rescheduled when woken (no
     Event and parking lot per wakeup)."""
 
-    __slots__ = ("_thread", "_woken", "_future", "_loop", "_task", "_schedule", "_failure",
+    __slots__ = ("_thread", "_woken", "_future", "_loop", "_task", "_trio_token", "_failure",
                  "_result")
 
     def __init__(self) -> None:
-        self._thread = threading.get_ident()
+        # A suspended call keeps its wakeup: every field here is shared or
+        # small (the thread id is one int object per thread, the loop and
+        # the trio token the run's own; no bound method is made until a
+        # wake from another thread needs one).
+        ident = threading.get_ident()
+        self._thread = _THREAD_IDS.get(ident) or _THREAD_IDS.setdefault(ident, ident)
         self._woken = False
         self._future = None  # asyncio: the future a waiter awaits
         self._task = None  # trio: the parked task
         self._failure = None  # set by a semaphore that failed instead of reaching its value
         self._result = None  # what outcome() gives once woken without a failure
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio: trio
-            self._loop = None
-            self._schedule = trio.lowlevel.current_trio_token().run_sync_soon
-        else:
-            self._schedule = self._loop.call_soon_threadsafe
+        self._loop = asyncio._get_running_loop()
+        self._trio_token = trio.lowlevel.current_trio_token() if self._loop is None else None
 
     def wake(self) -> None:
         """Wakes the waiter; safe from any thread; idempotent; never blocks."""
@@ -54,7 +54,10 @@ class Wakeup:
             self._set()
         else:
             try:
-                self._schedule(self._set)
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._set)
+                else:
+                    self._trio_token.run_sync_soon(self._set)
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 pass
 
@@ -99,7 +102,12 @@ class Wakeup:
         return future
 
     async def _trio_outcome(self):
-        await self._trio_park()
+        # The park inline (one coroutine frame while suspended, not two).
+        if self._woken:
+            await trio.lowlevel.checkpoint()
+        else:
+            self._task = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
         if self._failure is not None:
             raise reraise(self._failure)
         return self._result
@@ -111,12 +119,12 @@ class Wakeup:
             await trio.lowlevel.checkpoint()
             return
         self._task = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
 
-        def abort(_raise_cancel) -> trio.lowlevel.Abort:
-            self._task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def _abort(self, _raise_cancel) -> trio.lowlevel.Abort:
+        """A cancelled trio park: forget the task (a later wake does nothing)."""
+        self._task = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     async def wait(self) -> None:
         """Suspends until :meth:`wake`; returns at once if already woken.
@@ -131,6 +139,10 @@ class Wakeup:
             await self._future
         finally:
             self._future = None
+
+
+_THREAD_IDS: dict[int, int] = {}
+"""Thread id -> one int object for it, shared by the wakeups made there."""
 
 
 def loop_scheduler():

@@ -44,7 +44,7 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import anyio
 
@@ -276,21 +276,36 @@ class Context:
         for state in reversed(self._states):
             await state.deinitialize(self)
 
-    async def invoke(self, function: Function | str, *arguments: Any,
-                     timeout: float | None = None,
-                     convert: Callable[[tuple], tuple] | None = None) -> tuple:
-        """Invokes an export with Python arguments; returns its results as a tuple
-        (passed through ``convert`` first, when given: a caller that converts
-        results needs no coroutine frame of its own over this one).
+    def invoke(self, function: Function | str, *arguments: Any,
+               timeout: float | None = None,
+               convert: Callable[[tuple], tuple] | None = None) -> Awaitable[tuple]:
+        """Invokes an export with Python arguments: the awaitable of its
+        results as a tuple (passed through ``convert`` first, when given).
 
-        Arguments are checked against the calling convention (INVALID_ARGUMENT
-        names the argument). The first call runs the module initializers.
+        Everything happens when the awaitable is awaited: arguments are
+        checked against the calling convention (INVALID_ARGUMENT names the
+        argument), and the first call runs the module initializers.
         Suspends at the invocation's suspension points. Raises VMError with a
         VM backtrace on failure. With ``timeout`` (seconds, covering the
         initializers too), an invocation still running then is cancelled at
         its next suspension point — its frames unwound, the context left
         usable — and raises DEADLINE_EXCEEDED.
+
+        The usual call (initialized, no timeout, no tracer or instrument) is
+        the driver's coroutine itself, the context's part of it running in
+        that one frame (see :class:`_Invocation`): a suspended call keeps no
+        coroutine of the context's.
         """
+        if timeout is None and self._direct and _tracing._active is None:
+            return invoke_callable(None, max_depth=self.max_depth, time_slice=self.time_slice,
+                                   session=_Invocation(self, function, arguments, convert))
+        return self._invoke_general(function, arguments, timeout, convert)
+
+    async def _invoke_general(self, function: Function | str, arguments: tuple,
+                              timeout: float | None,
+                              convert: Callable[[tuple], tuple] | None) -> tuple:
+        """:meth:`invoke` with initialization, a timeout, a tracer or an
+        instrument."""
         if self._closed:
             raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
         if isinstance(function, str):
@@ -301,12 +316,6 @@ class Context:
         current = set_current_cancellation(token)
         try:
             tracer = _tracing._active
-            if tracer is None and timeout is None and self._direct:
-                # The common case in one coroutine frame over the driver's.
-                results = unmarshal_results(function, await invoke_callable(
-                    function.callable, values, max_depth=self.max_depth,
-                    time_slice=self.time_slice))
-                return results if convert is None else convert(results)
             if tracer is not None:
                 identifier = tracer.new_id()
                 tracer.begin_async(function.full_name, "invocation", identifier)
@@ -379,6 +388,59 @@ class Context:
         results = await invoke_callable(function.callable, values, max_depth=self.max_depth,
                                         time_slice=self.time_slice)
         return unmarshal_results(function, results)
+
+
+class _Invocation:
+    """The context's part of one invocation on :meth:`Context.invoke`'s
+    usual path, run by the driver in its own coroutine (an
+    :class:`~asyncvm.vm._invocation.InvocationSession`): ``begin`` checks
+    the context is open, looks the function up, checks the arguments,
+    counts the invocation in on this thread and makes its
+    :class:`CancellationToken` current; ``finish`` normalizes and converts
+    the results; ``interrupted`` cancels the token (the invocation was
+    cancelled: what it left running stops too); ``end`` undoes ``begin``.
+    Holds no argument once begun."""
+
+    __slots__ = ("context", "function", "arguments", "convert", "token", "previous")
+
+    def __init__(self, context: Context, function: Function | str, arguments: tuple,
+                 convert: Callable[[tuple], tuple] | None) -> None:
+        self.context = context
+        self.function = function
+        self.arguments = arguments
+        self.convert = convert
+        self.token: CancellationToken | None = None
+        self.previous = None
+
+    def begin(self) -> tuple[Callable[..., Any], Any]:
+        context = self.context
+        if context._closed:
+            raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
+        function = self.function
+        if function.__class__ is not Function:
+            function = self.function = context.lookup_function(function) \
+                if isinstance(function, str) else function
+        values = marshal_arguments(function, self.arguments)
+        self.arguments = None
+        context._enter_thread()
+        token = self.token = CancellationToken()
+        self.previous = set_current_cancellation(token)
+        return function.callable, values
+
+    def finish(self, results: tuple) -> tuple:
+        results = unmarshal_results(self.function, results)
+        return results if self.convert is None else self.convert(results)
+
+    def interrupted(self) -> None:
+        if self.token is not None:
+            self.token.cancel(cancellation_error(self.function.full_name, False))
+
+    def end(self) -> None:
+        if self.token is not None:
+            reset_current_cancellation(self.previous)
+            context = self.context
+            with context._thread_lock:
+                context._running -= 1
 
 
 def _exports_hint(module: Module, limit: int = 12) -> str:

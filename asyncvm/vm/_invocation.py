@@ -37,7 +37,7 @@ from __future__ import annotations
 import time
 import types
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import anyio.lowlevel
 
@@ -180,9 +180,30 @@ def _raised_by_bytecode(error: BaseException) -> bool:
     return traceback.tb_frame.f_code.co_filename.startswith("<asyncvm ")
 
 
-async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
+class InvocationSession(Protocol):
+    """What a caller of :func:`invoke_callable` may run in the driver's own
+    coroutine around the call (a context's bookkeeping), so that a
+    suspended invocation keeps one coroutine frame rather than two.
+
+    ``begin()`` runs first and returns the function and its arguments (it may
+    raise: the invocation then fails with that error); ``finish(results)``
+    maps the result tuple to what the driver returns; ``interrupted()`` runs
+    when the invocation is cancelled (a BaseException that is not an
+    Exception); ``end()`` runs last, always (also when ``begin`` raised)."""
+
+    def begin(self) -> tuple[Callable[..., Any], Any]: ...
+
+    def finish(self, results: tuple) -> Any: ...
+
+    def interrupted(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
+async def invoke_callable(function: Callable[..., Any] | None, arguments: Any = (), *,
                           max_depth: int = DEFAULT_MAX_DEPTH,
-                          time_slice: float = DEFAULT_TIME_SLICE) -> tuple:
+                          time_slice: float = DEFAULT_TIME_SLICE,
+                          session: InvocationSession | None = None) -> Any:
     """Calls a function of the VM function protocol and runs it to completion.
 
     Returns the result tuple. Suspends at the requests described in the
@@ -191,13 +212,20 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
     last suspension. Raises VMError (with the backtrace of where it failed)
     on failure; cancellation propagates after every frame is closed.
 
+    With a ``session`` (see :class:`InvocationSession`), the function and
+    its arguments come from ``session.begin()`` and the result from
+    ``session.finish``.
+
     The driver is this one coroutine (no nested coroutine per frame or per
     call layer), which keeps a suspended invocation small.
     """
     global _last_suspension
     stack: list = []
     try:
+        if session is not None:
+            function, arguments = session.begin()
         root = function(*arguments)
+        arguments = None  # the frame holds what it needs
         clock = time.perf_counter
         if root.__class__ is tuple:
             if clock() - _last_suspension >= time_slice:
@@ -205,14 +233,12 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                 # have not let the loop run for a slice: a loop of such calls
                 # must not starve the other tasks.
                 await _checkpoint(stack, "quantum")
-            return root
+            return root if session is None else session.finish(root)
         if root.__class__ is not _GeneratorType:
             value = await root
             _last_suspension = clock()
-            return value
+            return value if session is None else session.finish(value)
         stack.append(root)
-        push = stack.append
-        pop = stack.pop
         slice_end = clock() + time_slice
         calls = CALLS_PER_CHECK
         value: Any = None
@@ -220,12 +246,12 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
             try:
                 request = stack[-1].send(value)
             except StopIteration as stop:
-                pop()
+                stack.pop()
                 value = stop.value
                 if not stack:
                     if clock() - _last_suspension >= time_slice:
                         await _checkpoint(stack, "quantum")
-                    return value
+                    return value if session is None else session.finish(value)
                 continue
             value = None
             if request is QUANTUM_CHECK:
@@ -236,7 +262,7 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                 if len(stack) >= max_depth:
                     raise VMError(StatusCode.RESOURCE_EXHAUSTED,
                                   f"call stack exhausted ({max_depth} frames)")
-                push(request)
+                stack.append(request)
                 calls -= 1
                 if calls < 0:
                     calls = CALLS_PER_CHECK
@@ -263,11 +289,18 @@ async def invoke_callable(function: Callable[..., Any], arguments: Any = (), *,
                 await _checkpoint(stack, "quantum")
             except BaseException:
                 _close_all(stack)
+                if session is not None:
+                    session.interrupted()
                 raise
         _fail_invocation(error, stack)
     except BaseException:
         _close_all(stack)
+        if session is not None:
+            session.interrupted()
         raise
+    finally:
+        if session is not None:
+            session.end()
 
 
 async def run_frames(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH,

@@ -13,13 +13,35 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <string.h>
 
 PyDoc_STRVAR(address_of_doc,
 "address_of(object) -> int\n\n"
 "The address of the first byte of ``object``'s memory (any object with the\n"
 "buffer protocol, read-only ones included). TypeError for other objects.");
 
+/* numpy.ndarray, once seen: its instances start with numpy's
+ * PyArrayObject_fields, whose first field after the object header is the
+ * data pointer (what numpy's own PyArray_DATA reads). Reading it directly
+ * skips the buffer protocol, which numpy answers by building, and then
+ * keeping on the array for its lifetime, a buffer-info record. */
+static PyTypeObject *ndarray_type = NULL;
+
+typedef struct {
+    PyObject_HEAD
+    char *data;
+} ArrayHead;
+
 static PyObject *address_of(PyObject *self, PyObject *object) {
+    PyTypeObject *type = Py_TYPE(object);
+    if (type == ndarray_type) {
+        return PyLong_FromSize_t((size_t)(uintptr_t)((ArrayHead *)object)->data);
+    }
+    if (ndarray_type == NULL && strcmp(type->tp_name, "numpy.ndarray") == 0) {
+        Py_INCREF(type);
+        ndarray_type = type;
+        return PyLong_FromSize_t((size_t)(uintptr_t)((ArrayHead *)object)->data);
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(object, &view, PyBUF_SIMPLE) != 0) {
         /* Non-contiguous arrays refuse PyBUF_SIMPLE; their first element is
