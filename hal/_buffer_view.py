@@ -272,7 +272,13 @@ def _small_input(array: numpy.ndarray) -> BufferView | None:
     element_type = _INPUT_TYPES.get(array.dtype)
     if element_type is None:
         return None
-    storage = allocate_storage(array.nbytes, zeroed=False)
+    length = array.nbytes  # at most EAGER_COPY_BYTES: allocate_storage's checks hold
+    try:
+        raw = numpy.empty(length + ALLOCATION_ALIGNMENT, numpy.uint8)
+    except MemoryError:
+        return None  # the general path reports it (RESOURCE_EXHAUSTED)
+    start = -address_of(raw) & (ALLOCATION_ALIGNMENT - 1)
+    storage = raw[start:start + length]
     # A view made from the array (not through the buffer protocol, which
     # leaves numpy's buffer-info cache on the storage for its lifetime).
     storage.view(array.dtype).reshape(array.shape)[...] = array

@@ -8,7 +8,7 @@ hands the driver below a *request* by yielding it:
 * an awaitable — an async import (``hal.fence.await``, an async Python
   export): the driver awaits it and sends its result tuple back;
 * ``None`` — ``vm.yield``: the driver passes control to the event loop once
-  (``anyio.lowlevel.checkpoint``);
+  (the loop's own checkpoint: asyncio's ``sleep(0)``, trio's ``checkpoint``);
 * :data:`QUANTUM_CHECK` — a frame ran its instruction budget (``quantum``)
   without another suspension: the driver reads the clock and passes control
   to the event loop only if the invocation has run for ``time_slice`` seconds
@@ -34,12 +34,13 @@ unwinds the same way and propagates unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import types
 import weakref
 from typing import Any, Callable, Protocol
 
-import anyio.lowlevel
+import trio
 
 from . import _tracing
 from ._budget import Budget
@@ -320,10 +321,19 @@ async def _checkpoint(stack: list, reason: str) -> None:
     global _last_suspension
     tracer = _tracing._active
     if tracer is None:
-        await anyio.lowlevel.checkpoint()
+        await _loop_checkpoint()
     else:
-        await _traced_wait(tracer, anyio.lowlevel.checkpoint(), reason, stack)
+        await _traced_wait(tracer, _loop_checkpoint(), reason, stack)
     _last_suspension = time.perf_counter()
+
+
+def _loop_checkpoint():
+    """The running loop's own checkpoint (what ``anyio.lowlevel.checkpoint``
+    awaits, without the backend detection it runs each time): asyncio's
+    ``sleep(0)`` when an asyncio loop runs on this thread, else trio's."""
+    if asyncio._get_running_loop() is not None:
+        return asyncio.sleep(0)
+    return trio.lowlevel.checkpoint()
 
 
 def run_frames_sync(function: Callable[..., Any], arguments: Any = (), *,
