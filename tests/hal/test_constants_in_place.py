@@ -384,3 +384,27 @@ def test_a_native_kernel_never_gets_read_only_memory():
         _writable_binding(ReadOnlyBinding(), 0, 8, 3)
     assert caught.value.status == StatusCode.PERMISSION_DENIED
     assert "binding 3" in str(caught.value)
+
+
+def test_recorded_dispatches_share_their_plain_values(hal):
+    """Workgroup counts, constants and slot-only bindings are one shared
+    tuple per distinct value, so command buffers recorded call after call
+    (and held by calls in flight) keep no copies; a binding that names a
+    buffer is never shared (it would keep the buffer alive)."""
+    executable = ExecutableHandle(Writer())
+    recorded = []
+    for _ in range(2):
+        commands = CommandBuffer()
+        bound("command_buffer.dispatch", hal)(
+            commands, executable, 0, 4, 1, 1, 0, [7, 2**32 + 9],
+            [(0, 0, None, 0, 16), (0, 1, None, 0, -1)])
+        bound("command_buffer.dispatch", hal)(
+            commands, executable, 0, 4, 1, 1, 0, [7, 9],
+            [(0, 0, Buffer.allocate(16), 0, 16)])
+        recorded.append(commands.commands)
+    first, second = recorded
+    assert first[0][3] == (4, 1, 1) and first[0][4] == (7, 9)
+    for index in (3, 4, 5):  # workgroups, constants, bindings
+        assert first[0][index] is second[0][index]
+    assert first[1][4] is first[0][4]  # equal constants: one tuple
+    assert first[1][5] is not second[1][5]  # buffer bindings: each its own

@@ -189,3 +189,41 @@ def test_fence_notifies_once_when_all_reached_or_on_failure():
     assert len(calls) == 2 and calls[1].status == StatusCode.ABORTED
     Fence().notify_when_reached(calls.append)
     assert calls[2] is None
+
+
+def test_semaphores_share_lock_stripes_and_signal_across_threads():
+    """Semaphores take their lock from a small shared set (one lock each
+    would be most of a pending fence's memory). Callbacks run outside the
+    lock, so a chain in which each semaphore's callback signals the next --
+    many of them on the same stripe -- completes from several threads at
+    once without deadlock, and every value lands."""
+    from asyncvm.hal._semaphore import _LOCK_STRIPES
+
+    chains = [[Semaphore(0) for _ in range(300)] for _ in range(4)]
+    assert {id(semaphore._lock) for chain in chains for semaphore in chain} \
+        <= {id(lock) for lock in _LOCK_STRIPES}
+    for chain in chains:
+        for current, following in zip(chain, chain[1:]):
+            current.notify_when_reached(1, lambda failure, following=following:
+                                        following.signal(1))
+    threads = [threading.Thread(target=chain[0].signal, args=(1,)) for chain in chains]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert all(semaphore.value == 1 and semaphore.waiter_count == 0
+               for chain in chains for semaphore in chain)
+
+
+def test_a_semaphore_keeps_no_waiter_list_until_one_registers():
+    semaphore = Semaphore(0)
+    assert semaphore._waiters is None and semaphore.waiter_count == 0
+    semaphore.signal(1)  # no waiters: nothing built
+    calls = []
+    semaphore.notify_when_reached(3, calls.append)
+    assert semaphore.waiter_count == 1
+    semaphore.signal(2)
+    assert calls == [] and semaphore.waiter_count == 1
+    semaphore.signal(3)
+    assert calls == [None] and semaphore._waiters is None

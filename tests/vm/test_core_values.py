@@ -84,3 +84,29 @@ def test_variant_list_holds_refs_and_values():
     assert items.get_ref(0, TypeInfo("!vm.list<?>", ValueKind.REF, VMList)) is None
     with pytest.raises(VMError):
         items.resize(-1)
+
+
+def test_address_of_reads_every_array_kind_as_numpy_does():
+    """address_of reads an ndarray's data pointer directly (no buffer
+    protocol, which leaves a cached record on the array); views, negative
+    strides, subclasses, read-only and ml_dtypes arrays all give numpy's own
+    address, and other buffer objects still work."""
+    import ml_dtypes
+    import numpy
+
+    from asyncvm.vm import address_of
+
+    base = numpy.arange(24, dtype=numpy.float32).reshape(4, 6)
+    read_only = base.copy()
+    read_only.flags.writeable = False
+
+    class Tagged(numpy.ndarray):
+        pass
+
+    for array in (base, base[1:], base[:, 2:], base[::-1, ::-2], base.T, read_only,
+                  base.view(Tagged), numpy.zeros(3, ml_dtypes.bfloat16), numpy.float32(3)[()],
+                  numpy.empty(0)):
+        array = numpy.asarray(array) if not isinstance(array, numpy.ndarray) else array
+        assert address_of(array) == array.__array_interface__["data"][0]
+    data = bytearray(b"abcd")
+    assert address_of(memoryview(data)[1:]) == address_of(data) + 1
