@@ -11,7 +11,7 @@ worker survives. ``submit`` may be called from any thread and never blocks.
 
 from __future__ import annotations
 
-import collections
+import queue
 import threading
 from typing import Any, Callable
 
@@ -19,37 +19,38 @@ from typing import Any, Callable
 class QueueWorkers:
     """``count`` threads, started on first use, running submitted work in order."""
 
-    __slots__ = ("count", "name", "_items", "_condition", "_threads")
+    __slots__ = ("count", "name", "_items", "_start_lock", "_threads")
 
     def __init__(self, count: int, name: str) -> None:
         self.count = count
         self.name = name
-        self._items: collections.deque = collections.deque()
-        self._condition = threading.Condition(threading.Lock())
+        # C-level handoff: a put wakes one waiting worker without the
+        # Python-level bookkeeping of threading.Condition.notify, which was
+        # most of the submitting thread's cost per operation.
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._start_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
     def submit(self, function: Callable[[Any], None], argument: Any) -> None:
         """Queues ``function(argument)`` to run on a worker."""
-        with self._condition:
-            if not self._threads:
-                self._start()
-            self._items.append((function, argument))
-            self._condition.notify()
+        if not self._threads:
+            self._start()
+        self._items.put((function, argument))
 
     def _start(self) -> None:
-        for index in range(self.count):
-            thread = threading.Thread(target=self._work, name=f"{self.name}-{index}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        with self._start_lock:
+            if self._threads:
+                return
+            for index in range(self.count):
+                thread = threading.Thread(target=self._work, name=f"{self.name}-{index}",
+                                          daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _work(self) -> None:
-        items = self._items
-        condition = self._condition
+        get = self._items.get
         while True:
-            with condition:
-                while not items:
-                    condition.wait()
-                function, argument = items.popleft()
+            function, argument = get()
             try:
                 function(argument)
             except BaseException:  # the work reports through its fences; keep the worker
