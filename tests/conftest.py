@@ -6,6 +6,8 @@
   ``iree-compile`` that ships with the installed ``iree.compiler`` package,
   caching the ``.vmfb`` on disk keyed by source text, flags and compiler
   version (re-runs do not recompile).
+* ``library`` / ``user``: the two bytecode modules of the context tests
+  (``ctx_library.mlir``, and ``ctx_user.mlir`` which imports it).
 * ``iree_reference`` / ``differential`` / ``differential_sequence``: run a
   compiled program in IREE's own runtime and in asyncvm and require identical
   results (see ``_iree_reference.py`` for the value conventions).
@@ -305,6 +307,24 @@ def compile_mlir(pytestconfig, tmp_path_factory) -> Callable[..., Path]:
     else:  # cacheprovider disabled (-p no:cacheprovider): per-session only
         cache_dir = tmp_path_factory.mktemp("asyncvm-vmfb")
     return MlirCompiler(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def library(compile_mlir):
+    """``tests/programs/ctx_library.mlir`` as a bytecode module (the
+    library that ``user`` imports)."""
+    from asyncvm.modules.bytecode import BytecodeModule
+
+    return BytecodeModule.load(compile_mlir("ctx_library.mlir", mode="vm"))
+
+
+@pytest.fixture(scope="session")
+def user(compile_mlir):
+    """``tests/programs/ctx_user.mlir`` as a bytecode module: imports
+    ``library`` and a ``host`` module's ``fetch`` (and optional ``maybe``)."""
+    from asyncvm.modules.bytecode import BytecodeModule
+
+    return BytecodeModule.load(compile_mlir("ctx_user.mlir", mode="vm"))
 
 
 # --------------------------------------------------------------------------

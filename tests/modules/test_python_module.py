@@ -14,7 +14,6 @@ import pytest
 
 import asyncvm
 from asyncvm.hal import BufferView, HalModule
-from asyncvm.modules.bytecode import BytecodeModule
 from asyncvm.modules.python import PythonModule
 from asyncvm.vm import Context, NativeModule, StatusCode, VMBuffer, VMError, round_f32
 
@@ -247,16 +246,6 @@ async def test_async_export_results_are_checked():
     error = await invoke_failing(Context(modules=[host]), "host.fetch", 1)
     assert error.status == StatusCode.INVALID_ARGUMENT
     assert "host.fetch result 0" in error.message
-
-
-@pytest.fixture(scope="module")
-def library(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_library.mlir", mode="vm"))
-
-
-@pytest.fixture(scope="module")
-def user(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_user.mlir", mode="vm"))
 
 
 async def test_bad_result_to_a_bytecode_caller_never_reaches_its_registers(library, user):

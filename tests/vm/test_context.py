@@ -8,20 +8,9 @@ import pytest
 
 import asyncvm
 from asyncvm.vm import Context, StatusCode, VMError
-from asyncvm.modules.bytecode import BytecodeModule
 from asyncvm.modules.python import PythonModule
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def library(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_library.mlir", mode="vm"))
-
-
-@pytest.fixture(scope="module")
-def user(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_user.mlir", mode="vm"))
 
 
 def make_host(log: list | None = None, *, with_maybe: bool = False, version: int = 0):

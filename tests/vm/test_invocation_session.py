@@ -15,20 +15,9 @@ import pytest
 import asyncvm
 from asyncvm.vm import StatusCode, VMError, current_cancellation
 from asyncvm.vm._invocation import invoke_callable
-from asyncvm.modules.bytecode import BytecodeModule
 from asyncvm.modules.python import PythonModule
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def library(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_library.mlir", mode="vm"))
-
-
-@pytest.fixture(scope="module")
-def user(compile_mlir):
-    return BytecodeModule.load(compile_mlir("ctx_user.mlir", mode="vm"))
 
 
 def blocking_host(seen: list, release: anyio.Event) -> PythonModule:
