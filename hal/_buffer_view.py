@@ -27,7 +27,7 @@ from asyncvm.vm import (ALLOCATION_ALIGNMENT, StatusCode, VMError, address_of, a
                         allocate_storage)
 
 from ._buffer import Buffer
-from ._element_type import _BY_DTYPE, ENCODING_DENSE_ROW_MAJOR, ElementType
+from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType, byte_aligned_dtypes
 
 
 def _element_count(shape: tuple[int, ...]) -> int:
@@ -251,12 +251,8 @@ class BufferView:
         return f"<hal.buffer_view {'x'.join(map(str, self.shape))}x{self.element_type.name}>"
 
 
-_ALIGNED_DTYPES: dict[int, numpy.dtype] = {
-    element: dtype for dtype, element in _BY_DTYPE.items()
-    if isinstance(dtype, numpy.dtype) and element.is_byte_aligned and dtype.itemsize * 8 ==
-    element.bit_count}
-"""The byte-aligned element types with a numpy dtype of their size, and
-that dtype: the types ``to_array`` views with one call."""
+_ALIGNED_DTYPES: dict[int, numpy.dtype] = byte_aligned_dtypes()
+"""The types ``to_array`` views with one numpy call, and their dtypes."""
 
 _INPUT_TYPES: dict[numpy.dtype, ElementType] = {
     dtype: element for element, dtype in _ALIGNED_DTYPES.items()}

@@ -208,3 +208,11 @@ ElementType._by_name["bool"] = element_type_value(NUMERICAL_BOOLEAN, 8)
 _BY_DTYPE: dict = {}
 for _value, (_name, _dtype) in ElementType._by_value.items():
     _BY_DTYPE.setdefault(_dtype, ElementType(_value))
+
+
+def byte_aligned_dtypes() -> dict[ElementType, numpy.dtype]:
+    """Each byte-aligned element type that a numpy dtype of its own size
+    stands for (the first listed for that dtype), with that dtype: the
+    types buffer views map to and from numpy arrays without a conversion."""
+    return {element: dtype for dtype, element in _BY_DTYPE.items()
+            if element.is_byte_aligned and dtype.itemsize * 8 == element.bit_count}
