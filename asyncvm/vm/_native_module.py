@@ -162,11 +162,13 @@ def bind(function, state, where, VMError, export_failure):
 """
 
 _BOUND_BODIES = {
-    0: "            function(state, {parameters})\n            return ()",
-    1: "            return (function(state, {parameters}),)",
-    2: "            result = function(state, {parameters})\n"
+    0: "            function({arguments})\n            return ()",
+    1: "            return (function({arguments}),)",
+    2: "            result = function({arguments})\n"
        "            return result if result.__class__ is tuple else tuple(result)",
 }
+"""The body of a bound export by result count (0, 1, several): the
+results normalized as :func:`direct_export` does."""
 
 _bound_makers: dict[tuple[int, int], Callable] = {}
 
@@ -183,11 +185,10 @@ def bound_direct_export(function: Callable, state: Any, where: str,
     key = (len(signature.arguments), min(len(signature.results), 2))
     maker = _bound_makers.get(key)
     if maker is None:
-        parameters = ", ".join(f"a{index}" for index in range(key[0]))
+        parameters = [f"a{index}" for index in range(key[0])]
         source = _BOUND_TEMPLATE.format(
-            parameters=parameters,
-            body=_BOUND_BODIES[key[1]].format(parameters=parameters).replace("state, )",
-                                                                            "state)"))
+            parameters=", ".join(parameters),
+            body=_BOUND_BODIES[key[1]].format(arguments=", ".join(["state", *parameters])))
         namespace: dict = {}
         exec(compile(source, f"<asyncvm bound export {key}>", "exec"), namespace)
         maker = _bound_makers.setdefault(key, namespace["bind"])
