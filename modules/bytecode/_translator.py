@@ -206,6 +206,7 @@ class _FunctionTranslator:
         self.exact_steps: dict[int, tuple[str, int]] = {}
         self.retargeted: dict[int, str] = {}
         self.folded_copies: dict[int, set[tuple[str, str]]] = {}
+        self.dead_at_call: dict[int, list[str]] = {}
         self.fused_condition: str | None = None
         self.region: tuple[int, int, bool] | None = None
         self.induction: _Induction | None = None
@@ -232,6 +233,30 @@ class _FunctionTranslator:
             raise VMError(StatusCode.INVALID_ARGUMENT,
                           f"function {self.name}: the last block does not end in a terminator "
                           "(execution would run past the end of the function)")
+
+    def _dead_refs_at_calls(self, refs: set[str]) -> dict[int, list[str]]:
+        """Per call instruction (by pc): the ref registers nothing reads
+        after it, which the frame drops before it suspends there (see
+        :meth:`_rule_call`), so a suspended call holds no buffer or fence it
+        is done with. From the liveness walked back through each block;
+        registers a folded edge copy writes early (see
+        :meth:`_fold_edge_copies`) are never dropped."""
+        kept = set(self.retargeted.values())
+        for pairs in self.folded_copies.values():
+            for source, target in pairs:
+                kept.update((source, target))
+        dead_at: dict[int, list[str]] = {}
+        for index, (_, body) in enumerate(self.blocks):
+            live = set(self.live_out[index])
+            for decoded in reversed(body):
+                written = {register.name for register in decoded.writes}
+                if decoded.instruction.semantics == "@call":
+                    dead = refs - live - kept - written
+                    if dead:
+                        dead_at[decoded.pc] = sorted(dead, key=_register_order)
+                live -= written
+                live.update(register.name for register in decoded.reads)
+        return dead_at
 
     def _registers(self) -> tuple[set[str], set[str]]:
         """Names of the primitive registers and of the ref registers used."""
@@ -268,6 +293,7 @@ class _FunctionTranslator:
         out = self.out
         out.add(1, f"def f{self.ordinal}({', '.join(header)}):", self.ordinal, 0)
         primitives, refs = self._registers()
+        self.dead_at_call = self._dead_refs_at_calls(refs)
         unset_primitives = sorted(primitives - set(parameters), key=_register_order)
         unset_refs = sorted(refs - set(parameters), key=_register_order)
         if unset_primitives:
@@ -726,8 +752,12 @@ class _FunctionTranslator:
         else:
             self.line(depth, f"_r = f{callee}({', '.join(operands)})")
         # A callee that finished synchronously returned its results; anything
-        # else (a frame to push, an awaitable) goes to the invocation driver.
+        # else (a frame to push, an awaitable) goes to the invocation driver,
+        # the frame first dropping the refs it is done with.
         self.line(depth, "if _r.__class__ is not tuple:")
+        dead = self.dead_at_call.get(decoded.pc)
+        if dead:
+            self.line(depth + 1, " = ".join(dead) + " = None")
         self.line(depth + 1, "_r = yield _r")
         if decoded.writes:
             self.line(depth, f"{', '.join(register.name for register in decoded.writes)}, = _r")
