@@ -250,6 +250,7 @@ def _host_code(definition) -> tuple:
             tuple(bytes(segment.data) for segment in definition.rodata),
             definition.imports, definition.signatures)
 
+
 class Fuzzer:
     """Runs inputs in this process; each ``await run(index)`` returns its
     outcome string. Findings (``other``) carry their traceback in

@@ -56,6 +56,10 @@ def format_access(bits: int) -> str:
     return "|".join(names) or "NONE"
 
 
+WHOLE_BUFFER = (1 << 64) - 1
+"""IREE_HAL_WHOLE_BUFFER: a length of all ones (-1 as an i64) means "to the
+end of the buffer"."""
+
 _FILL_TYPES = {1: numpy.dtype(numpy.uint8), 2: numpy.dtype("<u2"), 4: numpy.dtype("<u4"),
                8: numpy.dtype("<u8")}
 """The element type of a fill pattern of each width (its bytes, little-endian)."""
@@ -154,7 +158,7 @@ class Buffer:
 
     def resolve_length(self, offset: int, length: int) -> int:
         """IREE's convention: a length of -1 (``IREE_HAL_WHOLE_BUFFER``) means to the end."""
-        if length == -1 or length == (1 << 64) - 1:
+        if length == -1 or length == WHOLE_BUFFER:
             length = self.length - offset
         self.check_range(offset, length)
         return length

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from asyncvm.vm import Budget, StatusCode, VMError, active_tracer
 
-from ._buffer import Buffer
+from ._buffer import WHOLE_BUFFER, Buffer
 from ._executable import DispatchState, Executable, run_in_order
 
 
@@ -44,16 +44,10 @@ class BufferReference:
                 raise VMError(StatusCode.INVALID_ARGUMENT,
                               f"binding table slot {self.slot} holds no buffer")
             offset += table_offset
-            if length == -1 or length == _WHOLE_BUFFER:
+            if length == -1 or length == WHOLE_BUFFER:
                 length = table_length
-        if length == -1 or length == _WHOLE_BUFFER:
-            length = buffer.length - offset
-        if offset < 0 or length < 0 or offset + length > buffer.length:
-            buffer.check_range(offset, length)  # raises OUT_OF_RANGE
+        length = buffer.resolve_length(offset, length)
         return buffer, offset, length
-
-
-_WHOLE_BUFFER = (1 << 64) - 1  # IREE_HAL_WHOLE_BUFFER as an unsigned i64
 
 
 _INTERNED: dict[tuple, tuple] = {}

@@ -55,7 +55,8 @@ import numpy
 from asyncvm.vm import (address_of, Export, NativeModule, NativeModuleState, StatusCode, VMBuffer, VMError,
                         export_table)
 
-from ._buffer import (MEMORY_ACCESS_ALL, MEMORY_ACCESS_READ, MEMORY_ACCESS_WRITE, Buffer)
+from ._buffer import (MEMORY_ACCESS_ALL, MEMORY_ACCESS_READ, MEMORY_ACCESS_WRITE, WHOLE_BUFFER,
+                      Buffer)
 from ._buffer_view import BufferView
 from ._command_buffer import BufferReference, CommandBuffer
 from ._device import Device
@@ -65,7 +66,6 @@ from ._fence import Fence
 from ._semaphore import Semaphore
 
 HAL_MODULE_VERSION = 7
-_WHOLE_BUFFER = (1 << 64) - 1  # an i64 length of all ones (-1): to the end of the buffer
 _USAGE_SHARING_IMMUTABLE = 1 << 19  # IREE_HAL_BUFFER_USAGE_SHARING_IMMUTABLE
 _HEAP_BUFFER_ALIGNMENT = 64  # IREE_HAL_HEAP_BUFFER_ALIGNMENT: imported host memory must be aligned
 
@@ -168,7 +168,7 @@ def _text(buffer: VMBuffer | None) -> str:
 
 def _length(value: int) -> int:
     """An i64 length: -1 (all ones) means the whole range."""
-    return -1 if value == -1 or value == _WHOLE_BUFFER else value
+    return -1 if value == -1 or value == WHOLE_BUFFER else value
 
 
 def _storage_of(memory: VMBuffer):
@@ -227,7 +227,7 @@ def allocator_import(state, allocator, try_import, queue_affinity, memory_types,
     _require(allocator, Allocator, "allocator")
     source = _require(source, VMBuffer, "source")
     available = len(source)
-    if length == -1 or length == _WHOLE_BUFFER:
+    if length == -1 or length == WHOLE_BUFFER:
         length = available
     if offset < 0 or length < 0 or offset > available or offset + length > available:
         raise VMError(StatusCode.INVALID_ARGUMENT,

@@ -347,8 +347,7 @@ class LibraryExecutable:
             lengths[index] = length
         plane = count_x * count_y
         total = plane * count_z
-        loop = _run_workgroups if NATIVE_WORKGROUP_LOOP and _run_workgroups is not None \
-            else _workgroup_loop()
+        loop = _workgroup_loop()
         runner = prepared.run
         if runner is not None and runner[0] is loop:
             run = runner[1]
@@ -367,10 +366,7 @@ class LibraryExecutable:
             except BaseException:
                 self._release(key, prepared)
                 raise
-            if free is not None and len(free) < _PREPARED_PER_SHAPE:
-                free.append(prepared)  # _release's usual case, inline
-            else:
-                self._release(key, prepared)
+            self._release(key, prepared)
             return None
         token = budget.token if budget is not None else None
         stop_flag = token.flag_address if token is not None else 0

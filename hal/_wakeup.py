@@ -102,24 +102,19 @@ class Wakeup:
         return future
 
     async def _trio_outcome(self):
-        # The park inline (one coroutine frame while suspended, not two).
-        if self._woken:
-            await trio.lowlevel.checkpoint()
-        else:
-            self._task = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
+        await self._trio_park()
         if self._failure is not None:
             raise reraise(self._failure)
         return self._result
 
-    async def _trio_park(self) -> None:
-        """Parks the current trio task until woken (at once if already woken,
-        after a checkpoint); cancellable."""
+    def _trio_park(self):
+        """The awaitable that parks the current trio task until woken (a
+        checkpoint if already woken); cancellable. trio's own coroutine,
+        awaited directly: a parked task keeps no frame of ours for it."""
         if self._woken:
-            await trio.lowlevel.checkpoint()
-            return
+            return trio.lowlevel.checkpoint()
         self._task = trio.lowlevel.current_task()
-        await trio.lowlevel.wait_task_rescheduled(self._abort)
+        return trio.lowlevel.wait_task_rescheduled(self._abort)
 
     def _abort(self, _raise_cancel) -> trio.lowlevel.Abort:
         """A cancelled trio park: forget the task (a later wake does nothing)."""

@@ -305,26 +305,23 @@ class Context:
                               timeout: float | None,
                               convert: Callable[[tuple], tuple] | None) -> tuple:
         """:meth:`invoke` with initialization, a timeout, a tracer or an
-        instrument."""
-        if self._closed:
-            raise VMError(StatusCode.FAILED_PRECONDITION, "the context is closed")
-        if isinstance(function, str):
-            function = self.lookup_function(function)
-        values = marshal_arguments(function, arguments)
-        self._enter_thread()
-        token = CancellationToken()
-        current = set_current_cancellation(token)
+        instrument: the same bookkeeping (:class:`_Invocation`) around a
+        coroutine of its own. Errors before the call starts (closed context,
+        unknown function, bad arguments) are raised when awaited, as there."""
+        session = _Invocation(self, function, arguments, convert)
         try:
+            _, values = session.begin()
+            function = session.function
             tracer = _tracing._active
             if tracer is not None:
                 identifier = tracer.new_id()
                 tracer.begin_async(function.full_name, "invocation", identifier)
                 try:
-                    results = await self._invoke(function, values, timeout, token)
+                    results = await self._invoke(function, values, timeout, session.token)
                 finally:
                     tracer.end_async(function.full_name, "invocation", identifier)
             else:
-                results = await self._invoke(function, values, timeout, token)
+                results = await self._invoke(function, values, timeout, session.token)
             return results if convert is None else convert(results)
         except BaseException as error:
             if not isinstance(error, Exception):
@@ -334,12 +331,10 @@ class Context:
                 # (A deadline of the caller's own cancel scopes is a
                 # cancellation here: only ``timeout=`` is this invocation's
                 # deadline, and _invoke reports that one.)
-                token.cancel(cancellation_error(function.full_name, False))
+                session.interrupted()
             raise
         finally:
-            reset_current_cancellation(current)
-            with self._thread_lock:
-                self._running -= 1
+            session.end()
 
     def _enter_thread(self) -> None:
         """Counts an invocation in; FAILED_PRECONDITION if invocations of this
@@ -393,7 +388,8 @@ class Context:
 class _Invocation:
     """The context's part of one invocation on :meth:`Context.invoke`'s
     usual path, run by the driver in its own coroutine (an
-    :class:`~asyncvm.vm._invocation.InvocationSession`): ``begin`` checks
+    :class:`~asyncvm.vm._invocation.InvocationSession`), and around the
+    general path's coroutine: ``begin`` checks
     the context is open, looks the function up, checks the arguments,
     counts the invocation in on this thread and makes its
     :class:`CancellationToken` current; ``finish`` normalizes and converts

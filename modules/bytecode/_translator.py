@@ -81,21 +81,13 @@ def parameter_storage(calling_convention: str) -> set:
     i32-bank slot numbers (two per i64/f64), as ``_liveness._slots`` names
     them."""
     storage: set = set()
-    for name in parameter_names(calling_convention):
-        if name.startswith("r"):
-            storage.add(name)
-    signature = parse_calling_convention(calling_convention)
-    slot = 0
-    for kind in signature.arguments:
+    kinds = parse_calling_convention(calling_convention).arguments
+    for name, kind in zip(parameter_names(calling_convention), kinds):
         if kind is ValueKind.REF:
-            continue
-        if kind in (ValueKind.I64, ValueKind.F64):
-            slot += slot & 1
-            storage.update((slot, slot + 1))
-            slot += 2
+            storage.add(name)
         else:
-            storage.add(slot)
-            slot += 1
+            slot = int(name[1:])
+            storage.update((slot, slot + 1) if kind in (ValueKind.I64, ValueKind.F64) else (slot,))
     return storage
 
 
@@ -241,7 +233,7 @@ class _FunctionTranslator:
         is done with. From the liveness walked back through each block;
         registers a folded edge copy writes early (see
         :meth:`_fold_edge_copies`) are never dropped."""
-        kept = set(self.retargeted.values())
+        kept: set[str] = set()
         for pairs in self.folded_copies.values():
             for source, target in pairs:
                 kept.update((source, target))
