@@ -27,7 +27,7 @@ import threading
 
 import numpy
 
-from asyncvm.vm import StatusCode, VMError, allocate_storage
+from asyncvm.vm import StatusCode, VMError, aligned_block, allocate_storage
 
 # iree_hal_memory_access_t (runtime/src/iree/hal/buffer.h).
 MEMORY_ACCESS_READ = 1 << 0
@@ -115,23 +115,33 @@ class Buffer:
     @classmethod
     def allocate(cls, length: int, *, zeroed: bool = True, memory_type: int = 0,
                  allowed_usage: int = 0) -> "Buffer":
-        """A buffer over ``length`` new aligned bytes (see ``allocate_storage``)."""
-        return cls.over_storage(allocate_storage(length, zeroed), memory_type, allowed_usage)
+        """A buffer over ``length`` new aligned bytes (see ``allocate_storage``):
+        the aligned range of a new block (see ``aligned_block``)."""
+        block, start = aligned_block(length, zeroed)
+        return cls.over_block(block, start, length, memory_type, allowed_usage)
 
     @classmethod
     def over_storage(cls, storage: numpy.ndarray, memory_type: int = 0,
                      allowed_usage: int = 0) -> "Buffer":
         """A buffer over all of ``storage``, a new writable 1-D ``uint8``
-        array the caller hands over (as ``allocate_storage`` makes): the
-        constructor without the checks such an array needs none of."""
+        array the caller hands over (as ``allocate_storage`` makes)."""
+        return cls.over_block(storage, 0, storage.shape[0], memory_type, allowed_usage)
+
+    @classmethod
+    def over_block(cls, block: numpy.ndarray, offset: int, length: int, memory_type: int = 0,
+                   allowed_usage: int = 0) -> "Buffer":
+        """A buffer over bytes [``offset``, ``offset + length``) of ``block``,
+        a new writable 1-D ``uint8`` array the caller hands over (as
+        ``aligned_block`` makes) and that holds the range: the constructor
+        without the checks such an array needs none of."""
         allocation = Allocation.__new__(Allocation)
-        allocation.storage = storage
+        allocation.storage = block
         allocation.owners = 1
         allocation.immutable = False
         buffer = cls.__new__(cls)
         buffer.allocation = allocation
-        buffer.offset = 0
-        buffer.length = storage.shape[0]
+        buffer.offset = offset
+        buffer.length = length
         buffer.memory_type = memory_type
         buffer.allowed_usage = allowed_usage
         buffer.allowed_access = MEMORY_ACCESS_ALL

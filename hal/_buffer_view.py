@@ -268,14 +268,13 @@ def _small_input(array: numpy.ndarray) -> BufferView | None:
     element_type = _INPUT_TYPES.get(array.dtype)
     if element_type is None:
         return None
-    length = array.nbytes  # at most EAGER_COPY_BYTES: allocate_storage's checks hold
+    length = array.nbytes  # at most EAGER_COPY_BYTES: aligned_block's checks hold
     try:
-        raw = numpy.empty(length + ALLOCATION_ALIGNMENT, numpy.uint8)
+        block = numpy.empty(length + ALLOCATION_ALIGNMENT, numpy.uint8)
     except MemoryError:
         return None  # the general path reports it (RESOURCE_EXHAUSTED)
-    start = -address_of(raw) & (ALLOCATION_ALIGNMENT - 1)
-    storage = raw[start:start + length]
-    # A view made from the array (not through the buffer protocol, which
-    # leaves numpy's buffer-info cache on the storage for its lifetime).
-    storage.view(array.dtype).reshape(array.shape)[...] = array
-    return BufferView._over(Buffer.over_storage(storage), array.shape, element_type)
+    start = -address_of(block) & (ALLOCATION_ALIGNMENT - 1)
+    # The copy goes through a typed array made over the block (not through
+    # the buffer protocol, which leaves numpy's buffer-info cache on it).
+    numpy.ndarray(array.shape, array.dtype, block, start)[...] = array
+    return BufferView._over(Buffer.over_block(block, start, length), array.shape, element_type)

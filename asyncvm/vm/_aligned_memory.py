@@ -23,16 +23,25 @@ def allocate_storage(length: int, zeroed: bool = True) -> numpy.ndarray:
     Raises VMError RESOURCE_EXHAUSTED for a negative or impossible length or
     when the memory cannot be had. The caller owns the array.
     """
+    block, start = aligned_block(length, zeroed)
+    return block[start:start + length]
+
+
+def aligned_block(length: int, zeroed: bool = True) -> tuple[numpy.ndarray, int]:
+    """:func:`allocate_storage` without the final slice: a ``uint8`` block a
+    little larger than ``length`` and the offset in it of the ``length``
+    aligned bytes (for callers that keep an offset anyway, such as a HAL
+    buffer: one array object fewer). Same errors; the caller owns the block.
+    """
     if length < 0 or length > MAX_ALLOCATION_BYTES:
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"cannot allocate {length} bytes")
     try:
-        raw = (numpy.zeros if zeroed else numpy.empty)(length + ALLOCATION_ALIGNMENT,
-                                                       dtype=numpy.uint8)
+        block = (numpy.zeros if zeroed else numpy.empty)(length + ALLOCATION_ALIGNMENT,
+                                                         dtype=numpy.uint8)
     except MemoryError:
         raise VMError(StatusCode.RESOURCE_EXHAUSTED, f"out of memory allocating {length} bytes") \
             from None
-    start = (-address_of(raw)) % ALLOCATION_ALIGNMENT
-    return raw[start:start + length]
+    return block, -address_of(block) & (ALLOCATION_ALIGNMENT - 1)
 
 
 def aligned_array(values, dtype=None) -> numpy.ndarray:

@@ -19,6 +19,41 @@ def test_allocation_is_zeroed_and_aligned():
     assert not buffer.bytes_view().any()
 
 
+@pytest.mark.parametrize("length", [0, 1, 16, 63, 64, 100])
+def test_device_allocations_and_small_inputs_are_aligned_ranges_of_a_block(length):
+    """An allocation (and a small input's copy) is the aligned range of a
+    slightly larger block: its views start on the boundary, hold exactly its
+    bytes, and writes through one never reach past it."""
+    from asyncvm.vm import aligned_block
+    block, start = aligned_block(length, zeroed=False)
+    assert (block.ctypes.data + start) % ALLOCATION_ALIGNMENT == 0
+    assert start + length <= block.shape[0]
+    buffer = Buffer.allocate(length)
+    assert buffer.length == length and buffer.bytes_view().shape == (length,)
+    assert (buffer.storage.ctypes.data + buffer.offset) % ALLOCATION_ALIGNMENT == 0
+    assert not buffer.bytes_view().any()
+    padding = buffer.storage.copy()
+    buffer.fill(0, -1, b"\xff")
+    changed = numpy.flatnonzero(buffer.storage != padding)
+    assert changed.tolist() == list(range(buffer.offset, buffer.offset + length))
+    values = numpy.arange(length, dtype=numpy.uint8)
+    view = BufferView.from_array(values, protect=True)
+    copy = view.to_array()
+    assert copy.tolist() == values.tolist() and not numpy.shares_memory(copy, values)
+    storage = view.buffer.storage
+    assert view.buffer.length == length
+    assert (storage.ctypes.data + view.buffer.offset) % ALLOCATION_ALIGNMENT == 0
+    assert copy.flags.writeable
+
+
+def test_allocation_beyond_any_memory_is_resource_exhausted():
+    from asyncvm.vm import aligned_block
+    for length in (-1, 1 << 41):
+        with pytest.raises(VMError) as caught:
+            aligned_block(length)
+        assert caught.value.status == StatusCode.RESOURCE_EXHAUSTED
+
+
 def test_subspans_share_memory_and_check_ranges():
     buffer = Buffer.allocate(16)
     span = buffer.subspan(4, 8)
