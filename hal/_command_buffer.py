@@ -21,6 +21,8 @@ from asyncvm.vm import Budget, StatusCode, VMError, active_tracer
 
 from ._buffer import WHOLE_BUFFER, Buffer
 from ._executable import DispatchState, Executable, run_in_order
+from ._native_library import native_replay
+from ._native_replay import ReplayPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,17 @@ def _check_target(target: BufferReference, operation: str) -> None:
         target.buffer.require_writable(operation)
 
 
+MODE_ONE_SHOT = 1
+"""IREE_HAL_COMMAND_BUFFER_MODE_ONE_SHOT: the buffer is executed once."""
+
+_PLAN_AFTER = 2
+"""Executions of a command buffer before the next one makes its replay plan:
+a buffer recorded for one call (or warmed up once and timed once) never
+pays for one; IREE's memoized command buffers are executed on every call."""
+
+
 class CommandBuffer:
-    __slots__ = ("modes", "categories", "binding_capacity", "commands", "finalized",
+    __slots__ = ("modes", "categories", "binding_capacity", "commands", "finalized", "_plan",
                  "__weakref__")
 
     def __init__(self, modes: int = 0, categories: int = 0, binding_capacity: int = 0) -> None:
@@ -90,6 +101,8 @@ class CommandBuffer:
         self.binding_capacity = binding_capacity
         self.commands: list[tuple] = []
         self.finalized = False
+        # executions so far (an int), then its ReplayPlan, or False: none can serve it
+        self._plan: ReplayPlan | int | bool = 0
 
     def _record(self, command: tuple) -> None:
         if self.finalized:
@@ -152,11 +165,44 @@ class CommandBuffer:
         runs each dispatch in place of ``executable.dispatch(ordinal,
         state)``: it calls that itself, or not (the dispatch is skipped), and
         may raise VMError to fail the execution; it returns None or what the
-        dispatch returned."""
+        dispatch returned.
+
+        Replayed in order on this thread (``for_each`` is ``run_in_order``)
+        with no hook and no tracer, a finalized command buffer executed
+        ``_PLAN_AFTER`` times before runs through its :class:`~asyncvm.hal._native_replay.ReplayPlan`
+        when it has one: the same commands, results and errors, with its
+        llvm-cpu dispatches replayed in C."""
+        if for_each is run_in_order and dispatch_hook is None and active_tracer() is None:
+            plan = self._plan
+            if plan.__class__ is ReplayPlan or (plan := self._planned()) is not None:
+                return plan.run(self, binding_table, budget)
         rest, position = self._run_from(0, binding_table, for_each, dispatch_hook, budget)
         if rest is None:
             return None
         return self._resume(rest, position, binding_table, for_each, dispatch_hook, budget)
+
+    def _planned(self) -> ReplayPlan | None:
+        """The replay plan, made once a finalized command buffer was executed
+        ``_PLAN_AFTER`` times, while the C loop is in use; None before that
+        or if its commands cannot be planned."""
+        plan = self._plan
+        if plan.__class__ is int:
+            if plan < _PLAN_AFTER:
+                self._plan = plan + 1
+            elif self.modes & MODE_ONE_SHOT:
+                self._plan = False  # IREE runs a one-shot command buffer once
+            elif self.finalized and native_replay() is not None:
+                plan = self._plan = ReplayPlan.of(self.commands) or False
+                return plan or None
+        return None
+
+    def replay_from(self, position: int, binding_table, budget: Budget | None):
+        """The general replay of the commands from ``position`` on, in order
+        on this thread (the plan's way back: see ``execute``)."""
+        rest, position = self._run_from(position, binding_table, run_in_order, None, budget)
+        if rest is None:
+            return None
+        return self._resume(rest, position, binding_table, run_in_order, None, budget)
 
     def _run_from(self, position: int, binding_table, for_each, dispatch_hook, budget):
         """Runs the commands from ``position`` until one pauses: returns
@@ -172,17 +218,24 @@ class CommandBuffer:
                 rest = self._dispatch(command, binding_table, for_each, dispatch_hook, budget)
                 if rest is not None:
                     return rest, position
-            elif kind == "fill":
-                buffer, offset, length = command[1].resolve(binding_table)
-                buffer.fill(offset, length, command[2], _FILL)
-            elif kind == "copy":
-                source, source_offset, _ = command[1].resolve(binding_table)
-                target, target_offset, _ = command[2].resolve(binding_table)
-                source.copy_to(source_offset, target, target_offset, command[3], _COPY)
-            elif kind == "update":
-                buffer, offset, length = command[2].resolve(binding_table)
-                buffer.write(offset, command[1], _UPDATE)
+            elif kind != "barrier":
+                self.run_host_command(command, binding_table)
         return None, count
+
+    @staticmethod
+    def run_host_command(command: tuple, binding_table) -> None:
+        """Runs a recorded fill, copy or update."""
+        kind = command[0]
+        if kind == "fill":
+            buffer, offset, length = command[1].resolve(binding_table)
+            buffer.fill(offset, length, command[2], _FILL)
+        elif kind == "copy":
+            source, source_offset, _ = command[1].resolve(binding_table)
+            target, target_offset, _ = command[2].resolve(binding_table)
+            source.copy_to(source_offset, target, target_offset, command[3], _COPY)
+        elif kind == "update":
+            buffer, offset, length = command[2].resolve(binding_table)
+            buffer.write(offset, command[1], _UPDATE)
 
     def _resume(self, rest, position: int, binding_table, for_each, dispatch_hook, budget):
         """The paused dispatch ``rest``, then the commands from ``position``

@@ -51,7 +51,7 @@ from asyncvm.vm import (DEFAULT_TIME_SLICE, Budget, CancellationToken, StatusCod
 from ._allocator_statistics import AllocatorSnapshot, AllocatorStatistics
 from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
-from ._executable import ExecutableLoaders
+from ._executable import ExecutableLoaders, run_in_order
 from ._fence import Fence
 from ._native_loaders import native_loaders
 from ._queue_workers import QueueWorkers
@@ -327,7 +327,8 @@ class _Execution:
                                         None if token is None else Budget(token))
             return None
         budget = Budget(token, time.perf_counter() + device.time_slice)
-        rest = self.command_buffer.execute(self.binding_table, device.for_each,
+        # local-sync runs every dispatch's workgroups in order on this thread.
+        rest = self.command_buffer.execute(self.binding_table, run_in_order,
                                            device.dispatch_hook, budget)
         if rest is None:
             return None

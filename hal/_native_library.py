@@ -43,9 +43,10 @@ from ._buffer import Buffer
 from ._executable import DispatchState
 
 try:
+    from ._workgroup_loop import run_dispatches as _run_dispatches
     from ._workgroup_loop import run_workgroups as _run_workgroups
 except ImportError as error:  # built without a C compiler: the Python loop below
-    _run_workgroups = None
+    _run_workgroups = _run_dispatches = None
     _workgroup_loop_import_error: str | None = f"{type(error).__name__}: {error}"
 else:
     _workgroup_loop_import_error = None
@@ -83,6 +84,15 @@ def _workgroup_loop():
             "the slower Python workgroup loop. Reinstall asyncvm where a C compiler is "
             "present to build it.", WorkgroupLoopWarning, stacklevel=3)
     return _run_workgroups
+
+
+def native_replay():
+    """``run_dispatches``, the C replay of planned dispatches (see
+    ``hal/_native_replay.py``), or None while dispatches use the Python
+    loop (the extension is missing, or :data:`NATIVE_WORKGROUP_LOOP` is
+    False)."""
+    return _run_dispatches if NATIVE_WORKGROUP_LOOP else None
+
 
 LIBRARY_VERSION = 6
 QUERY_SYMBOL = "iree_hal_executable_library_query"
@@ -332,11 +342,7 @@ class LibraryExecutable:
         count_x, count_y, count_z = state.workgroup_count
         bindings = state.bindings
         key = (ordinal, state.workgroup_count, state.constants, len(bindings))
-        free = self._prepared.get(key)
-        prepared = free.pop() if free else None
-        if prepared is None:
-            prepared = PreparedDispatch(self._attributes[ordinal], state.workgroup_count,
-                                        state.constants, len(bindings))
+        prepared = self.take_prepared(key)
         pointers, lengths = prepared.pointers, prepared.lengths
         for index, (buffer, offset, length) in enumerate(bindings):
             if buffer.__class__ is Buffer and not buffer.allocation.immutable:
@@ -380,6 +386,20 @@ class LibraryExecutable:
         finally:
             self._release(key, prepared)
         return None
+
+    def take_prepared(self, key: tuple) -> PreparedDispatch:
+        """A prepared state for dispatches of shape ``key`` (ordinal,
+        workgroup count, constants, binding count): a free one of that shape,
+        else a new one. The caller owns it (``_release`` gives it back)."""
+        free = self._prepared.get(key)
+        if free:
+            try:
+                return free.pop()
+            except IndexError:  # another thread took the last one meanwhile
+                pass
+        ordinal, workgroup_count, constants, binding_count = key
+        return PreparedDispatch(self._attributes[ordinal], workgroup_count, constants,
+                                binding_count)
 
     def _resume(self, ordinal, run, reached, total, budget, key, prepared):
         """The rest of a paused dispatch: runs the workgroups from ``reached``

@@ -1,11 +1,15 @@
-/* hal._workgroup_loop: runs a slice of an llvm-cpu dispatch's workgroups in
- * one native call.
+/* hal._workgroup_loop: llvm-cpu dispatches' workgroup loops in C.
  *
  * hal/_native_library.py can call a kernel once per workgroup through ctypes,
  * but every such call releases and re-takes the GIL; with several threads
- * dispatching at once that hand-over costs more than small kernels do. This
- * module runs the whole slice [first, end) of linear workgroup indices with
- * the GIL released once around the loop.
+ * dispatching at once that hand-over costs more than small kernels do.
+ * run_workgroups runs the whole slice [first, end) of one dispatch's linear
+ * workgroup indices with the GIL released once around the loop.
+ * run_dispatches does the same for a run of dispatches that a replay plan
+ * prepared (hal/_native_replay.py): it writes each one's binding addresses
+ * from the binding table, then runs them in order, so that replaying a
+ * recorded command buffer costs one call rather than Python work per
+ * dispatch.
  *
  * The kernel follows IREE's executable library ABI (executable_library.h):
  *
@@ -14,11 +18,11 @@
  * This file only needs the layout of the workgroup state, whose id fields it
  * writes before each call; it must match WorkgroupStateV0 in
  * hal/_native_library.py. The environment and dispatch state are passed
- * through untouched.
+ * through untouched, but for the binding arrays a plan's records point at.
  *
  * The caller passes raw addresses and must keep the memory behind them
  * alive and unshared for the duration of the call: this is a private helper
- * of hal/_native_library.py, not a public API.
+ * of hal/_native_library.py and hal/_native_replay.py, not a public API.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -190,16 +194,251 @@ run_workgroups(PyObject *module, PyObject *args)
     return Py_BuildValue("(ik)", result, (unsigned long)index);
 }
 
+/* One dispatch of a replay plan (see run_dispatches), as hal/_native_replay.py
+ * writes it: ten 64-bit words, then three per binding. */
+typedef struct {
+    uint64_t entry;
+    uint64_t environment;
+    uint64_t dispatch_state;
+    uint64_t workgroup_state;
+    uint64_t binding_pointers; /* the dispatch state's binding_ptrs array */
+    uint64_t binding_lengths;  /* and its binding_lengths array */
+    uint64_t count_x;
+    uint64_t plane;
+    uint64_t total;
+    uint64_t binding_count;
+} asyncvm_planned_dispatch;
+
+/* A planned binding: slot k of the binding table (offset and length relative
+ * to the slot's range, length -1 meaning the rest of it), or with slot
+ * DIRECT_BINDING a fixed address and length. */
+typedef struct {
+    uint64_t slot;
+    int64_t offset_or_address;
+    int64_t length;
+} asyncvm_planned_binding;
+
+#define DIRECT_BINDING UINT64_MAX
+#define SLOT_FIELDS 4 /* base address, buffer length, table offset, table length */
+#define STACK_SLOTS 16
+
+enum {
+    REPLAY_DONE = 0,
+    REPLAY_STOPPED = 1,
+    REPLAY_KERNEL_FAILED = 2,
+    REPLAY_BAD_BINDING = 3,
+};
+
+static asyncvm_planned_dispatch *
+planned_dispatch_at(uint64_t *words, uint64_t *cursor)
+{
+    asyncvm_planned_dispatch *dispatch = (asyncvm_planned_dispatch *)(words + *cursor);
+    *cursor += sizeof(asyncvm_planned_dispatch) / sizeof(uint64_t) +
+               dispatch->binding_count * (sizeof(asyncvm_planned_binding) / sizeof(uint64_t));
+    return dispatch;
+}
+
+/* Writes every planned dispatch's binding addresses and lengths, resolving
+ * slots against the table as IREE resolves a binding-table reference: the
+ * slot's offset is added, a whole-range length takes the slot's, and the
+ * range must lie in the slot's buffer. Returns the index of the first
+ * dispatch with a binding that does not resolve, or -1 when all do. */
+static long
+write_bindings(uint64_t *words, uint32_t dispatch_count, const int64_t *slots,
+               uint64_t slot_count)
+{
+    uint64_t cursor = 0;
+    uint32_t index;
+    for (index = 0; index < dispatch_count; ++index) {
+        asyncvm_planned_dispatch *dispatch = planned_dispatch_at(words, &cursor);
+        asyncvm_planned_binding *bindings = (asyncvm_planned_binding *)(dispatch + 1);
+        void **pointers = (void **)(uintptr_t)dispatch->binding_pointers;
+        size_t *lengths = (size_t *)(uintptr_t)dispatch->binding_lengths;
+        uint64_t binding;
+        for (binding = 0; binding < dispatch->binding_count; ++binding) {
+            const asyncvm_planned_binding *planned = &bindings[binding];
+            const int64_t *slot;
+            int64_t offset, length;
+            if (planned->slot == DIRECT_BINDING) {
+                pointers[binding] = (void *)(uintptr_t)planned->offset_or_address;
+                lengths[binding] = (size_t)planned->length;
+                continue;
+            }
+            if (planned->slot >= slot_count) {
+                return (long)index;
+            }
+            slot = slots + planned->slot * SLOT_FIELDS;
+            if (slot[0] == 0 || slot[2] < 0 || planned->offset_or_address < 0 ||
+                planned->offset_or_address > INT64_MAX - slot[2]) {
+                return (long)index; /* no buffer, or an offset past any buffer */
+            }
+            offset = planned->offset_or_address + slot[2];
+            length = planned->length == -1 ? slot[3] : planned->length;
+            if (length == -1) {
+                length = slot[1] - offset;
+            }
+            if (offset > slot[1] || length < 0 || length > slot[1] - offset) {
+                return (long)index;
+            }
+            pointers[binding] = (void *)(uintptr_t)(slot[0] + offset);
+            lengths[binding] = (size_t)length;
+        }
+    }
+    return -1;
+}
+
+PyDoc_STRVAR(run_dispatches_doc,
+"run_dispatches(plan, dispatch_count, slots, dispatch, workgroup, budget_ns=0,\n"
+"               stop_flag=0) -> (status, dispatch, workgroup, result)\n"
+"\n"
+"Replays ``dispatch_count`` prepared dispatches described by the 64-bit\n"
+"words at address ``plan`` (see hal/_native_replay.py), in order, from\n"
+"linear workgroup ``workgroup`` of dispatch ``dispatch``, with the GIL\n"
+"released. ``slots`` is the binding table as a flat tuple of four ints per\n"
+"slot: the address of the slot buffer's first byte (0: no buffer), the\n"
+"buffer's length, the slot's offset and its length (-1: to the end).\n"
+"\n"
+"A call from the start first resolves every binding of every dispatch\n"
+"into the dispatch states; if one does not resolve nothing runs and the\n"
+"result is (3, index of that dispatch, 0, 0). Otherwise the workgroups run\n"
+"as run_workgroups runs them, and the result is (0, dispatch_count, 0, 0)\n"
+"when all ran; (1, d, w, 0) with (d, w) the next workgroup to run when the\n"
+"stop flag was set or the budget passed (checked as run_workgroups does,\n"
+"over the whole call); or (2, d, w, r) when workgroup w of dispatch d\n"
+"returned r != 0.");
+
+static PyObject *
+run_dispatches(PyObject *module, PyObject *args)
+{
+    void *plan_address;
+    uint32_t dispatch_count, start_dispatch, start_workgroup;
+    PyObject *slot_tuple;
+    unsigned long long budget_ns = 0, stop_address = 0;
+    int64_t stack_slots[STACK_SLOTS * SLOT_FIELDS];
+    int64_t *slots = stack_slots;
+    Py_ssize_t slot_values, value;
+    uint64_t *words;
+    uint64_t cursor = 0;
+    volatile const int32_t *stop_flag;
+    uint64_t began = 0;
+    uint32_t dispatch_index, workgroup_index = 0;
+    int status = REPLAY_DONE, result = 0;
+    long bad;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O&O&O!O&O&|KK:run_dispatches",
+                          convert_address, &plan_address, convert_uint32, &dispatch_count,
+                          &PyTuple_Type, &slot_tuple,
+                          convert_uint32, &start_dispatch, convert_uint32, &start_workgroup,
+                          &budget_ns, &stop_address)) {
+        return NULL;
+    }
+    if (start_dispatch > dispatch_count) {
+        PyErr_Format(PyExc_ValueError, "dispatch %u is past the plan's %u", start_dispatch,
+                     dispatch_count);
+        return NULL;
+    }
+    slot_values = PyTuple_GET_SIZE(slot_tuple);
+    if (slot_values % SLOT_FIELDS != 0) {
+        PyErr_SetString(PyExc_ValueError, "slots must hold four ints per slot");
+        return NULL;
+    }
+    if (slot_values > STACK_SLOTS * SLOT_FIELDS) {
+        slots = PyMem_Malloc(sizeof(int64_t) * (size_t)slot_values);
+        if (slots == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    for (value = 0; value < slot_values; ++value) {
+        slots[value] = PyLong_AsLongLong(PyTuple_GET_ITEM(slot_tuple, value));
+        if (slots[value] == -1 && PyErr_Occurred()) {
+            if (slots != stack_slots) {
+                PyMem_Free(slots);
+            }
+            return NULL;
+        }
+    }
+    words = (uint64_t *)plan_address;
+    stop_flag = (volatile const int32_t *)(uintptr_t)stop_address;
+
+    if (start_dispatch == 0 && start_workgroup == 0) {
+        bad = write_bindings(words, dispatch_count, slots, (uint64_t)(slot_values / SLOT_FIELDS));
+        if (slots != stack_slots) {
+            PyMem_Free(slots);
+        }
+        if (bad >= 0) {
+            return Py_BuildValue("(iIIi)", REPLAY_BAD_BINDING, (unsigned int)bad, 0u, 0);
+        }
+    } else if (slots != stack_slots) {
+        PyMem_Free(slots);
+    }
+
+    for (dispatch_index = 0; dispatch_index < start_dispatch; ++dispatch_index) {
+        planned_dispatch_at(words, &cursor);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (budget_ns != 0) {
+        began = monotonic_ns();
+    }
+    for (dispatch_index = start_dispatch; dispatch_index < dispatch_count; ++dispatch_index) {
+        asyncvm_planned_dispatch *dispatch = planned_dispatch_at(words, &cursor);
+        asyncvm_kernel kernel = (asyncvm_kernel)(uintptr_t)dispatch->entry;
+        asyncvm_workgroup_state *workgroup =
+            (asyncvm_workgroup_state *)(uintptr_t)dispatch->workgroup_state;
+        const void *environment = (const void *)(uintptr_t)dispatch->environment;
+        const void *state = (const void *)(uintptr_t)dispatch->dispatch_state;
+        uint32_t count_x = (uint32_t)dispatch->count_x, plane = (uint32_t)dispatch->plane;
+        uint32_t total = (uint32_t)dispatch->total;
+        workgroup_index = dispatch_index == start_dispatch ? start_workgroup : 0;
+        while (workgroup_index < total) {
+            uint32_t z, in_plane, y;
+            if (stop_flag != NULL && *stop_flag != 0) {
+                status = REPLAY_STOPPED;
+                goto out;
+            }
+            z = workgroup_index / plane;
+            in_plane = workgroup_index - z * plane;
+            y = in_plane / count_x;
+            workgroup->workgroup_id_x = in_plane - y * count_x;
+            workgroup->workgroup_id_y = y;
+            workgroup->workgroup_id_z = (uint16_t)z;
+            result = kernel(environment, state, workgroup);
+            if (result != 0) {
+                status = REPLAY_KERNEL_FAILED;
+                goto out;
+            }
+            ++workgroup_index;
+            if (budget_ns != 0 && monotonic_ns() - began >= budget_ns) {
+                if (workgroup_index < total || dispatch_index + 1 < dispatch_count) {
+                    status = REPLAY_STOPPED;
+                    if (workgroup_index == total) {
+                        ++dispatch_index;
+                        workgroup_index = 0;
+                    }
+                    goto out;
+                }
+            }
+        }
+    }
+    workgroup_index = 0;
+out:
+    Py_END_ALLOW_THREADS
+
+    return Py_BuildValue("(iIIi)", status, (unsigned int)dispatch_index,
+                         (unsigned int)workgroup_index, result);
+}
+
 static PyMethodDef workgroup_loop_methods[] = {
     {"run_workgroups", run_workgroups, METH_VARARGS, run_workgroups_doc},
+    {"run_dispatches", run_dispatches, METH_VARARGS, run_dispatches_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef workgroup_loop_module = {
     PyModuleDef_HEAD_INIT,
     "hal._workgroup_loop",
-    "A dispatch's workgroup loop in C, one GIL release per slice (see\n"
-    "hal/_native_library.py).",
+    "Dispatches' workgroup loops in C, one GIL release per slice (see\n"
+    "hal/_native_library.py and hal/_native_replay.py).",
     0,
     workgroup_loop_methods,
     NULL,
