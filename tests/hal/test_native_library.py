@@ -9,6 +9,8 @@ from asyncvm.vm import StatusCode, VMError
 from asyncvm.hal import EmbeddedElfExecutable, SystemLibraryExecutable
 from asyncvm.modules.bytecode import BytecodeModule
 
+from _executable_libraries import compile_library
+
 
 @pytest.fixture(scope="module")
 def library_bytes(compile_mlir) -> bytes:
@@ -136,31 +138,7 @@ GRID_LIBRARY = r"""
 #include <stddef.h>
 #include <stdint.h>
 
-struct header { uint32_t version; const char *name; uint32_t features; int32_t sanitizer; };
-struct attributes {
-  uint64_t flags; uint16_t local_memory_pages; uint8_t constant_count, binding_count;
-  uint32_t size_x, size_y; uint16_t size_z, parameter_count; uint64_t reserved[5];
-};
-struct dispatch {
-  uint32_t size_x, size_y; uint16_t size_z, constant_count;
-  uint32_t count_x, count_y; uint16_t count_z; uint8_t max_concurrency, binding_count;
-  const uint32_t *constants; void *const *bindings; const size_t *lengths;
-};
-struct workgroup {
-  uint32_t x, y; uint16_t z, reserved; uint32_t processor_id;
-  void *local_memory; uint32_t local_memory_size;
-};
-typedef int (*entry)(const void *, const struct dispatch *, const struct workgroup *);
-struct library {
-  const struct header *header;
-  struct { uint32_t count; const char *const *symbols; } imports;
-  struct {
-    uint32_t count; const entry *ptrs; const struct attributes *attrs; const void *params;
-    const void *occupancy; const char *const *names; const void *tags;
-    const void *parameter_names; const void *source_locations; const void *stage_locations;
-  } exports;
-  uint32_t constants; uint32_t sources[4];
-};
+#include "library_abi.h"
 
 static void put(const struct dispatch *d, const struct workgroup *w) {
   uint32_t linear = (w->z * d->count_y + w->y) * d->count_x + w->x;
@@ -216,16 +194,7 @@ def workgroup_loop(request, monkeypatch):
 
 @pytest.fixture(scope="module")
 def grid_library(tmp_path_factory) -> bytes:
-    import shutil
-    import subprocess
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler to build the test library")
-    directory = tmp_path_factory.mktemp("grid")
-    (directory / "grid.c").write_text(GRID_LIBRARY)
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(directory / "grid.c"), "-o",
-                    str(directory / "grid.so")], check=True)
-    return (directory / "grid.so").read_bytes()
+    return compile_library(tmp_path_factory.mktemp("grid"), "grid", GRID_LIBRARY)
 
 
 def expected_grid(count, skip=None):

@@ -35,8 +35,6 @@ plan; read-only memory bound by a dispatch gets a private copy. And
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 import time
 
 import anyio
@@ -44,6 +42,7 @@ import numpy
 import pytest
 
 import asyncvm
+from _executable_libraries import compile_library
 from asyncvm.hal import Buffer, CommandBuffer, SystemLibraryExecutable
 from asyncvm.hal import _native_library, _native_replay
 from asyncvm.hal._buffer import WHOLE_BUFFER
@@ -466,13 +465,19 @@ async def test_concurrent_calls_take_turns_at_the_plan(
     assert general_replays == [0]
 
 
-@pytest.mark.anyio
-async def test_timeout_stops_a_paused_planned_replay(
-        spin_vmfb, iree_results, executed, replays, general_replays):
+async def planned_spin(spin_vmfb, iree_results, executed):
+    """A fresh program of ``spin`` warmed up to its plan: (arguments, IREE's
+    answer to them, the program, the plan)."""
     arguments = spin_arguments(6, 3)
     expected = iree_results(spin_vmfb, "spin", arguments)
     program = asyncvm.load(spin_vmfb)
-    plan = await warm_up(program, "spin", arguments, executed)
+    return arguments, expected, program, await warm_up(program, "spin", arguments, executed)
+
+
+@pytest.mark.anyio
+async def test_timeout_stops_a_paused_planned_replay(
+        spin_vmfb, iree_results, executed, replays, general_replays):
+    arguments, expected, program, plan = await planned_spin(spin_vmfb, iree_results, executed)
     watcher = PlanWatcher(plan)
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
@@ -494,10 +499,7 @@ async def test_timeout_stops_a_paused_planned_replay(
 @pytest.mark.anyio
 async def test_cancel_scope_stops_a_paused_planned_replay(
         spin_vmfb, iree_results, executed, replays, general_replays):
-    arguments = spin_arguments(8, 3)
-    expected = iree_results(spin_vmfb, "spin", arguments)
-    program = asyncvm.load(spin_vmfb)
-    plan = await warm_up(program, "spin", arguments, executed)
+    arguments, expected, program, plan = await planned_spin(spin_vmfb, iree_results, executed)
     watcher = PlanWatcher(plan)
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
@@ -545,31 +547,7 @@ FAKE_LIBRARY = r"""
 #include <stddef.h>
 #include <stdint.h>
 
-struct header { uint32_t version; const char *name; uint32_t features; int32_t sanitizer; };
-struct attributes {
-  uint64_t flags; uint16_t local_memory_pages; uint8_t constant_count, binding_count;
-  uint32_t size_x, size_y; uint16_t size_z, parameter_count; uint64_t reserved[5];
-};
-struct dispatch {
-  uint32_t size_x, size_y; uint16_t size_z, constant_count;
-  uint32_t count_x, count_y; uint16_t count_z; uint8_t max_concurrency, binding_count;
-  const uint32_t *constants; void *const *bindings; const size_t *lengths;
-};
-struct workgroup {
-  uint32_t x, y; uint16_t z, reserved; uint32_t processor_id;
-  void *local_memory; uint32_t local_memory_size;
-};
-typedef int (*entry)(const void *, const struct dispatch *, const struct workgroup *);
-struct library {
-  const struct header *header;
-  struct { uint32_t count; const char *const *symbols; } imports;
-  struct {
-    uint32_t count; const entry *ptrs; const struct attributes *attrs; const void *params;
-    const void *occupancy; const char *const *names; const void *tags;
-    const void *parameter_names; const void *source_locations; const void *stage_locations;
-  } exports;
-  uint32_t constants; uint32_t sources[4];
-};
+#include "library_abi.h"
 
 static uint32_t linear(const struct dispatch *d, const struct workgroup *w) {
   return ((uint32_t)w->z * d->count_y + w->y) * d->count_x + w->x;
@@ -627,14 +605,7 @@ SQUARE = (2, 2, 1)
 
 @pytest.fixture(scope="module")
 def fake_library(tmp_path_factory) -> bytes:
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler to build the test library")
-    directory = tmp_path_factory.mktemp("replay-library")
-    (directory / "replay.c").write_text(FAKE_LIBRARY)
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", str(directory / "replay.c"), "-o",
-                    str(directory / "replay.so")], check=True)
-    return (directory / "replay.so").read_bytes()
+    return compile_library(tmp_path_factory.mktemp("replay-library"), "replay", FAKE_LIBRARY)
 
 
 @pytest.fixture(scope="module")
