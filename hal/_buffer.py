@@ -174,7 +174,12 @@ class Buffer:
         return length
 
     def subspan(self, offset: int, length: int) -> "Buffer":
+        """The range [``offset``, ``offset + length``) as a buffer sharing
+        this one's allocation; the whole range is this buffer itself, as
+        ``iree_hal_buffer_subspan`` returns it. OUT_OF_RANGE outside it."""
         length = self.resolve_length(offset, length)
+        if offset == 0 and length == self.length:
+            return self
         span = Buffer.__new__(Buffer)
         span.allocation = self.allocation
         span.offset = self.offset + offset

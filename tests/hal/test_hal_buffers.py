@@ -65,6 +65,16 @@ def test_subspans_share_memory_and_check_ranges():
         assert caught.value.status == StatusCode.OUT_OF_RANGE
 
 
+def test_whole_range_subspan_is_the_buffer_itself():
+    """As iree_hal_buffer_subspan: asking for the whole range (by length or
+    IREE_HAL_WHOLE_BUFFER) gives the buffer back; any other range a new one."""
+    buffer = Buffer.allocate(16)
+    assert buffer.subspan(0, 16) is buffer and buffer.subspan(0, -1) is buffer
+    part = buffer.subspan(0, 8)
+    assert part is not buffer and part.length == 8 and part.allocation is buffer.allocation
+    assert part.subspan(0, 8) is part and part.subspan(4, 4).offset == buffer.offset + 4
+
+
 def test_copy_and_fill_patterns():
     source = Buffer.wrap(numpy.arange(8, dtype=numpy.uint8))
     target = Buffer.allocate(8)
