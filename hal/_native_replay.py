@@ -44,7 +44,7 @@ import threading
 
 import numpy
 
-from asyncvm.vm import address_of
+from asyncvm.vm import VMError, address_of
 
 from ._buffer import WHOLE_BUFFER, Buffer
 from ._native_library import LibraryExecutable, PreparedDispatch, native_replay
@@ -60,21 +60,20 @@ _INT64 = 1 << 63
 
 class _Segment:
     """Consecutive dispatches replayed by one ``run_dispatches`` call: their
-    records (``words``, whose address ``address`` the C loop reads), the
-    index of each one's command, and for errors each one's executable,
-    ordinal and workgroup layout."""
+    records (``words``, whose address ``address`` the C loop reads), their
+    prepared states, and for errors each one's executable, ordinal and
+    workgroup layout."""
 
-    __slots__ = ("words", "address", "count", "positions", "dispatches", "prepared")
+    __slots__ = ("words", "address", "count", "dispatches", "prepared")
 
     def __init__(self) -> None:
         self.words: list[int] | numpy.ndarray = []
         self.address = 0
         self.count = 0
-        self.positions: list[int] = []
         self.dispatches: list[tuple[LibraryExecutable, int, int, int]] = []
         self.prepared: list[PreparedDispatch] = []
 
-    def add(self, position: int, executable: LibraryExecutable, ordinal: int,
+    def add(self, executable: LibraryExecutable, ordinal: int,
             workgroups: tuple[int, int, int], constants: tuple[int, ...], bindings) -> bool:
         """Appends a dispatch; False if it cannot be planned."""
         count_x, count_y, count_z = workgroups
@@ -99,7 +98,7 @@ class _Segment:
                 return False
             try:
                 length = buffer.resolve_length(offset, length)
-            except Exception:
+            except VMError:
                 return False  # the general replay reports it
             buffer.prepare_binding()
             record += (_DIRECT, address_of(buffer.allocation.storage) + buffer.offset + offset,
@@ -111,7 +110,6 @@ class _Segment:
                        prepared.address, prepared.workgroup_address,
                        ctypes.addressof(prepared.pointers), ctypes.addressof(prepared.lengths),
                        max(count_x, 1), max(plane, 1), total, len(bindings), *record)
-        self.positions.append(position)
         self.dispatches.append((executable, ordinal, max(count_x, 1), max(plane, 1)))
         self.prepared.append(prepared)
         self.count += 1
@@ -168,7 +166,7 @@ class ReplayPlan:
             if segment is None:
                 segment = _Segment()
                 steps.append((position, segment))
-            if not segment.add(position, executable, ordinal, workgroups, constants, bindings):
+            if not segment.add(executable, ordinal, workgroups, constants, bindings):
                 return None
             slots.update(reference.slot for reference in bindings if reference.buffer is None)
         if not any(step.__class__ is _Segment for _, step in steps):
