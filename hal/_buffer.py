@@ -157,7 +157,10 @@ class Buffer:
 
     @property
     def storage(self) -> numpy.ndarray:
-        """The whole allocation's bytes (its private copy once it has one)."""
+        """The whole allocation's bytes (its private copy once it has one):
+        this buffer's are ``length`` bytes from ``offset`` in it, and the
+        allocation may hold more (a device allocation is the aligned range of
+        a slightly larger block)."""
         return self.allocation.storage
 
     def check_range(self, offset: int, length: int) -> None:

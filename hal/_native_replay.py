@@ -57,6 +57,10 @@ _STOPPED, _KERNEL_FAILED, _BAD_BINDING = 1, 2, 3
 
 _INT64 = 1 << 63
 
+_SLOTS = 1 << 32
+"""Binding-table slots a plan records (an i32 slot from a program is below);
+any other slot, which could never be provided, is left to the general replay."""
+
 
 class _Segment:
     """Consecutive dispatches replayed by one ``run_dispatches`` call: their
@@ -89,6 +93,8 @@ class _Segment:
             if not -1 <= length < _INT64 or not 0 <= offset < _INT64:
                 return False
             if buffer is None:
+                if not 0 <= reference.slot < _SLOTS:
+                    return False  # the general replay reports it (OUT_OF_RANGE)
                 record += (reference.slot, offset, length)
                 continue
             # A recorded buffer: resolved now (its memory is made private
@@ -227,8 +233,10 @@ class ReplayPlan:
                     if outcome.__class__ is int:  # a binding that does not resolve
                         fallback = position
                         break
+                    # The rest runs later: its own copy of the table keeps
+                    # the buffers whose addresses ``slots`` holds alive.
                     rest = self._resume(run_dispatches, index, step, outcome, general,
-                                        binding_table, slots, budget)
+                                        tuple(binding_table or ()), slots, budget)
                     next(rest)  # into its try: from now on it releases the plan
                     return rest
         except BaseException:

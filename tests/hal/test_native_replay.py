@@ -981,6 +981,42 @@ def test_paused_plan_serves_one_execution_at_a_time(
     assert len(replays) == 3 and general_replays == [0]
 
 
+def test_paused_plan_keeps_the_table_it_started_with(commands, direct, plan, replays):
+    """The table is the execution's from its start, as IREE copies it: a
+    caller that changes or empties its list while the plan is paused does
+    not change what the rest of the execution binds, nor frees it."""
+    budget = Budget(None, time.perf_counter())
+    paused = Scene(direct)
+    expected = paused.expected()
+    table = paused.table()
+    rest = commands.execute(table, budget=budget)
+    assert rest is not None
+    table.clear()
+    del paused.first, paused.second, paused.third  # only the execution holds them now
+    import gc
+    gc.collect()
+    assert drive(rest, budget) > 0
+    assert paused.fourth.bytes_view().tobytes() == expected[3]
+    assert direct.bytes_view().tobytes() == expected[4]
+
+
+@pytest.mark.parametrize("bad_slot", [-1, -2, 1 << 32, 1 << 64])
+def test_a_slot_no_table_can_provide_is_out_of_range_every_time(executable, replays, bad_slot):
+    """A slot outside any table (-1 included, whatever encoding the plan
+    uses for recorded buffers) never reaches a kernel: every execution
+    fails with the general replay's OUT_OF_RANGE, and no plan is made."""
+    commands = CommandBuffer()
+    commands.dispatch(executable, STAMP, GRID, (1,), [BufferReference(None, bad_slot, 0, -1)])
+    commands.finalize()
+    target = Buffer.allocate(SIZE)
+    for _ in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 1):
+        with pytest.raises(VMError) as caught:
+            commands.execute([(target, 0, SIZE)])
+        assert caught.value.status == StatusCode.OUT_OF_RANGE
+        assert f"slot {bad_slot} is not provided" in caught.value.message
+    assert not isinstance(commands._plan, ReplayPlan) and replays == []
+
+
 def test_cancelled_paused_plan_stops_as_the_general_replay(
         commands, direct, plan, replays, general_replays):
     outcomes = []
