@@ -33,7 +33,9 @@ binding-table slot that a dispatch binds gets its private copy (see
 that dispatch; the results are the same.
 
 Only ``local-sync``'s in-order replay with no dispatch hook and no tracer
-uses a plan (see ``CommandBuffer.execute``). Nothing here suspends; a paused
+uses a plan (see ``CommandBuffer.execute``); the choice is made when an
+execution starts, so a tracer turned on while a planned execution is
+paused sees the dispatches of later executions only. Nothing here suspends; a paused
 replay is an iterator the caller resumes, as for the general replay.
 """
 
