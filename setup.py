@@ -1,9 +1,11 @@
-"""Build configuration beyond pyproject.toml: two optional C extensions.
+"""Build configuration beyond pyproject.toml: three optional C extensions.
 
 ``asyncvm.hal._workgroup_loop`` runs a slice of an llvm-cpu dispatch's workgroups in
 one native call (see hal/_workgroup_loop.c); ``asyncvm.vm._memory_address``
 reads the address of numpy memory through the buffer protocol (see
-asyncvm/vm/_memory_address.c). Both are optional: without a C compiler the
+asyncvm/vm/_memory_address.c); ``asyncvm.vm._aligned_blocks`` makes the
+64-byte-aligned blocks buffers live in, and copies inputs into them (see
+asyncvm/vm/_aligned_blocks.c). All are optional: without a C compiler the
 install still succeeds and Python fallbacks give the same results, more slowly.
 """
 
@@ -12,4 +14,5 @@ from setuptools import Extension, setup
 setup(ext_modules=[
     Extension("asyncvm.hal._workgroup_loop", ["hal/_workgroup_loop.c"], optional=True),
     Extension("asyncvm.vm._memory_address", ["asyncvm/vm/_memory_address.c"], optional=True),
+    Extension("asyncvm.vm._aligned_blocks", ["asyncvm/vm/_aligned_blocks.c"], optional=True),
 ])

@@ -24,7 +24,7 @@ import ml_dtypes
 import numpy
 
 from asyncvm.vm import (ALLOCATION_ALIGNMENT, StatusCode, VMError, address_of, aligned_array,
-                        aligned_block, allocate_storage)
+                        aligned_copy, allocate_storage)
 
 from ._buffer import Buffer
 from ._element_type import ENCODING_DENSE_ROW_MAJOR, ElementType, byte_aligned_dtypes
@@ -261,19 +261,14 @@ _INPUT_TYPES: dict[numpy.dtype, ElementType] = {
 
 def _small_input(array: numpy.ndarray) -> BufferView | None:
     """``from_array(array, protect=True)`` for a small array of a plain
-    dtype (the usual input of a call): the copy into a new aligned buffer,
-    made with a handful of numpy calls and no checks it does not need (the
-    shape and size come from the array). None for anything else, which
-    takes the general path; RESOURCE_EXHAUSTED, as there, when the memory
-    cannot be had."""
+    dtype (the usual input of a call): the copy into a new aligned buffer
+    (``aligned_copy``: one native call when the C helper was built), with
+    no checks it does not need (the shape and size come from the array).
+    None for anything else, which takes the general path;
+    RESOURCE_EXHAUSTED, as there, when the memory cannot be had."""
     element_type = _INPUT_TYPES.get(array.dtype)
     if element_type is None:
         return None
-    length = array.nbytes
-    block, start = aligned_block(length, zeroed=False)
-    # One numpy call makes the typed array over the block. numpy reads the
-    # block through the buffer protocol for it and keeps a buffer-info
-    # record (about 56 bytes) on the block; slicing and viewing instead
-    # would save that at two more numpy calls per input.
-    numpy.ndarray(array.shape, array.dtype, block, start)[...] = array
-    return BufferView._over(Buffer.over_block(block, start, length), array.shape, element_type)
+    block, start = aligned_copy(array)
+    return BufferView._over(Buffer.over_block(block, start, array.nbytes), array.shape,
+                            element_type)

@@ -54,6 +54,66 @@ def test_allocation_beyond_any_memory_is_resource_exhausted():
         assert caught.value.status == StatusCode.RESOURCE_EXHAUSTED
 
 
+def copy_sources() -> list[numpy.ndarray]:
+    """Arrays of every layout an input may have: C-contiguous, strided,
+    reversed, 0-d, empty, Fortran order, a bf16 and a structured type."""
+    import ml_dtypes
+    grid = numpy.arange(24, dtype=numpy.int64).reshape(4, 6)
+    return [numpy.arange(4, dtype=numpy.float32), grid, grid[:, ::2], grid.T,
+            numpy.arange(10, dtype=numpy.int8)[::-1], numpy.array(3.5), numpy.zeros((0, 3)),
+            numpy.asfortranarray(grid), numpy.arange(5).astype(ml_dtypes.bfloat16),
+            numpy.array([(1, 2.5), (3, 4.5)], dtype=[("a", "<i4"), ("b", "<f8")]),
+            numpy.array([True, False, True])]
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_aligned_copy_holds_the_elements_in_c_order_on_the_boundary(native, monkeypatch):
+    """With the C helper and without it (the fallback), a copy of any layout
+    is the array's elements in C order at an aligned start of a new block."""
+    from asyncvm.vm import _aligned_memory, aligned_copy
+    if native and _aligned_memory._native_copied is None:
+        pytest.skip("asyncvm.vm._aligned_blocks was not built")
+    if not native:
+        monkeypatch.setattr(_aligned_memory, "_native_copied", None)
+        monkeypatch.setattr(_aligned_memory, "_native_block", None)
+    for array in copy_sources():
+        block, start = aligned_copy(array)
+        assert block.dtype == numpy.uint8 and block.ndim == 1
+        assert (block.ctypes.data + start) % ALLOCATION_ALIGNMENT == 0
+        assert start + array.nbytes <= block.shape[0]
+        copy = numpy.ndarray(array.shape, array.dtype, block, start)
+        assert copy.tobytes() == array.tobytes(), array.dtype
+        assert not numpy.shares_memory(block, array)
+    with pytest.raises(VMError) as caught:
+        aligned_copy(numpy.array([1, "a"], dtype=object))
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
+def test_native_blocks_refuse_what_they_cannot_copy():
+    """The C helper copies plain C-contiguous arrays only, and reports bad
+    lengths as Python errors (which aligned_block turns into VMErrors)."""
+    blocks = pytest.importorskip("asyncvm.vm._aligned_blocks")
+
+    class Subclass(numpy.ndarray):
+        pass
+
+    for other in (numpy.array([1, "a"], dtype=object), numpy.zeros(2, dtype=[("a", "<i4")]),
+                  numpy.arange(8.0)[::2], [1.0, 2.0], b"abcd",
+                  numpy.arange(2.0).view(Subclass)):
+        assert blocks.copied(other, 8) is None
+    with pytest.raises(ValueError):
+        blocks.block(-1, False)
+    with pytest.raises(MemoryError):
+        blocks.block(1 << 60, False)
+    with pytest.raises(TypeError):
+        blocks.block("16", False)
+    with pytest.raises(TypeError):
+        blocks.copied(numpy.arange(2.0))
+    block, start = blocks.block(100, True)
+    assert not block.any() and block.shape == (164,)
+    assert (block.ctypes.data + start) % ALLOCATION_ALIGNMENT == 0
+
+
 def test_subspans_share_memory_and_check_ranges():
     buffer = Buffer.allocate(16)
     span = buffer.subspan(4, 8)
