@@ -167,15 +167,18 @@ class CommandBuffer:
         may raise VMError to fail the execution; it returns None or what the
         dispatch returned.
 
-        Replayed in order on this thread (``for_each`` is ``run_in_order``)
-        with no hook and no tracer, a finalized command buffer executed
+        With no hook and no tracer, a finalized command buffer executed
         ``_PLAN_AFTER`` times before runs through its :class:`~asyncvm.hal._native_replay.ReplayPlan`
         when it has one: the same commands, results and errors, with its
-        llvm-cpu dispatches replayed in C."""
-        if for_each is run_in_order and dispatch_hook is None and active_tracer() is None:
+        llvm-cpu dispatches replayed in C, in order on this thread. So it
+        does when replayed in order anyway (``for_each`` is
+        ``run_in_order``), or when no dispatch has more than one workgroup
+        for ``for_each`` to spread (a serial plan)."""
+        if dispatch_hook is None and active_tracer() is None:
             plan = self._plan
             if plan.__class__ is ReplayPlan or (plan := self._planned()) is not None:
-                return plan.run(self, binding_table, budget)
+                if for_each is run_in_order or plan.serial:
+                    return plan.run(self, binding_table, budget)
         rest, position = self._run_from(0, binding_table, for_each, dispatch_hook, budget)
         if rest is None:
             return None

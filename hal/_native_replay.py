@@ -32,8 +32,11 @@ binding-table slot that a dispatch binds gets its private copy (see
 ``Buffer.prepare_binding``) before the first command runs, not just before
 that dispatch; the results are the same.
 
-Only ``local-sync``'s in-order replay with no dispatch hook and no tracer
-uses a plan (see ``CommandBuffer.execute``); the choice is made when an
+A plan serves executions with no dispatch hook and no tracer: on
+``local-sync``, whose replay runs workgroups in order on its thread, and on
+``local-task`` when it is *serial* (no dispatch has more than one
+workgroup, so there is nothing to spread over threads; see
+``CommandBuffer.execute``). The choice is made when an
 execution starts, so a tracer turned on while a planned execution is
 paused sees the dispatches of later executions only. Nothing here suspends; a paused
 replay is an iterator the caller resumes, as for the general replay.
@@ -70,7 +73,7 @@ class _Segment:
     prepared states, and for errors each one's executable, ordinal and
     workgroup layout."""
 
-    __slots__ = ("words", "address", "count", "dispatches", "prepared")
+    __slots__ = ("words", "address", "count", "dispatches", "prepared", "most_workgroups")
 
     def __init__(self) -> None:
         self.words: list[int] | numpy.ndarray = []
@@ -78,6 +81,7 @@ class _Segment:
         self.count = 0
         self.dispatches: list[tuple[LibraryExecutable, int, int, int]] = []
         self.prepared: list[PreparedDispatch] = []
+        self.most_workgroups = 0
 
     def add(self, executable: LibraryExecutable, ordinal: int,
             workgroups: tuple[int, int, int], constants: tuple[int, ...], bindings) -> bool:
@@ -121,6 +125,7 @@ class _Segment:
         self.dispatches.append((executable, ordinal, max(count_x, 1), max(plane, 1)))
         self.prepared.append(prepared)
         self.count += 1
+        self.most_workgroups = max(self.most_workgroups, total)
         return True
 
     def seal(self) -> None:
@@ -139,13 +144,17 @@ class ReplayPlan:
     module docstring). ``steps`` holds, in order, each :class:`_Segment`
     and each command that is neither a dispatch nor a barrier, with the
     index of its command; ``dispatch_slots`` the binding-table slots a
-    dispatch binds."""
+    dispatch binds. ``serial`` is True when no dispatch has more than one
+    workgroup: nothing in it could run in parallel, so a device that
+    spreads workgroups over threads (local-task) runs it as it is."""
 
-    __slots__ = ("steps", "dispatch_slots", "_in_use")
+    __slots__ = ("steps", "dispatch_slots", "serial", "_in_use")
 
     def __init__(self, steps: list, dispatch_slots: frozenset[int]) -> None:
         self.steps = steps
         self.dispatch_slots = dispatch_slots
+        self.serial = all(step.most_workgroups <= 1 for _, step in steps
+                          if step.__class__ is _Segment)
         self._in_use = threading.Lock()
 
     @classmethod

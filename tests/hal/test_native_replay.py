@@ -411,6 +411,47 @@ async def test_command_buffers_recorded_per_call_never_get_a_plan(
     assert replays == []
 
 
+SMALL_PROGRAM = """
+// One dispatch of one workgroup: nothing for local-task to spread.
+func.func @scale_add(%x: tensor<8xf32>, %y: tensor<8xf32>) -> tensor<8xf32> {
+  %twice = arith.addf %x, %x : tensor<8xf32>
+  %sum = arith.addf %twice, %y : tensor<8xf32>
+  return %sum : tensor<8xf32>
+}
+"""
+
+
+@pytest.mark.anyio
+async def test_local_task_runs_serial_plans_and_spreads_the_rest(
+        compile_mlir, tmp_path, chain_vmfb, iree_results, executed, replays, general_replays):
+    source = tmp_path / "small.mlir"
+    source.write_text(SMALL_PROGRAM)
+    small_vmfb = compile_mlir(source, *LLVM_CPU_BUILDS["system"])
+    small_arguments = [numpy.arange(8, dtype=numpy.float32) - 2.5,
+                       numpy.full(8, 0.125, numpy.float32)]
+    small_expected = iree_results(small_vmfb, "scale_add", small_arguments)
+    program = asyncvm.load(small_vmfb, device="local-task")
+    for call in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 2):
+        assert_same_results(await invoke_copied(program, "scale_add", small_arguments),
+                            small_expected, f"local-task call {call}")
+    (plan,) = plans_of(executed)
+    # The plan served the later calls, on the queue's worker thread.
+    assert plan.serial and replays and {outcome for _, _, outcome in replays} == {(0, 1, 0, 0)}
+    assert general_replays == [] and not plan._in_use.locked()
+    # The chain program's dispatches have many workgroups: on local-task its
+    # plan is made but leaves them to the threads, with the same answers.
+    executed.clear()
+    replays.clear()
+    chain_inputs = chain_arguments(3)
+    chain_expected = iree_results(chain_vmfb, "chain", chain_inputs)
+    program = asyncvm.load(chain_vmfb, device="local-task")
+    for call in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 1):
+        assert_same_results(await invoke_copied(program, "chain", chain_inputs),
+                            chain_expected, f"local-task chain call {call}")
+    (plan,) = plans_of(executed)
+    assert not plan.serial and replays == []
+
+
 @pytest.mark.anyio
 async def test_paused_planned_replay_lets_other_tasks_run(
         system_chain_vmfb, iree_results, executed, replays, general_replays):
@@ -801,14 +842,18 @@ def test_command_buffers_that_get_no_plan(executable, replays):
         once.execute(scene.table())
         assert scene.contents() == scene.expected()
     assert not isinstance(once._plan, ReplayPlan)
-    # Executions the plan could not serve (another for_each: local-task's
-    # parallel workgroups) never make one.
+    # Executions that spread workgroups (local-task's for_each) over a
+    # command buffer with dispatches of several workgroups: the plan is
+    # made, as for any reusable buffer, but never runs them.
     parallel = record_commands(executable, direct)
+    spread = []
     for _ in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 1):
         scene = Scene(direct)
-        parallel.execute(scene.table(), for_each=lambda count, body: body(0, count))
+        parallel.execute(scene.table(),
+                         for_each=lambda count, body: (spread.append(count), body(0, count)))
         assert scene.contents() == scene.expected()
-    assert parallel._plan == 0
+    assert isinstance(parallel._plan, ReplayPlan) and not parallel._plan.serial
+    assert spread[-5:] == [COUNT, COUNT, 2, COUNT, 4]
     # Not finalized, however often it is executed.
     open_commands = CommandBuffer()
     target = Buffer.allocate(SIZE)
@@ -827,6 +872,38 @@ def test_command_buffers_that_get_no_plan(executable, replays):
             assert commands.execute() is None
         assert not isinstance(commands._plan, ReplayPlan)
     assert replays == []
+
+
+def test_serial_plans_serve_executions_that_spread_workgroups(executable, replays,
+                                                               general_replays):
+    # Dispatches of one workgroup each leave nothing for local-task's
+    # for_each to spread: such a plan runs them, in C, on the calling thread.
+    commands = CommandBuffer()
+    commands.dispatch(executable, STAMP, (1, 1, 1), (40,), [slot(0, 0, 4)])
+    commands.dispatch(executable, ACCUMULATE, (1, 1, 1), (), [slot(1, 0, 4), slot(0, 0, 4)])
+    commands.fill(slot(2, 0, 8), b"\x03\x00")
+    commands.dispatch(executable, STAMP, (1, 1, 1), (7,), [slot(2, 4, 4)])
+    commands.finalize()
+    spread = []
+
+    def for_each(count, body):
+        spread.append(count)
+        body(0, count)
+
+    for execution in range(MOST_EXECUTIONS_BEFORE_A_PLAN):
+        first, second, third = (Buffer.allocate(4), Buffer.allocate(4), Buffer.allocate(8))
+        second.array(numpy.uint32, (1,))[:] = execution
+        table = [(first, 0, -1), (second, 0, -1), (third, 0, -1)]
+        assert commands.execute(table, for_each=for_each, budget=Budget()) is None
+        assert first.array(numpy.uint32, (1,)).tolist() == [40]
+        assert second.array(numpy.uint32, (1,)).tolist() == [40 + execution]
+        assert third.array(numpy.uint16, (4,)).tolist() == [3, 3, 7, 0]
+    assert isinstance(commands._plan, ReplayPlan) and commands._plan.serial
+    # The general replay spread each dispatch until the plan came; then the
+    # plan ran all three, in two segments, with no for_each.
+    planned = MOST_EXECUTIONS_BEFORE_A_PLAN - len(spread) // 3
+    assert spread == [1] * (3 * (MOST_EXECUTIONS_BEFORE_A_PLAN - planned))
+    assert planned >= 1 and len(replays) == 2 * planned and general_replays == []
 
 
 class OtherBuffer(Buffer):
