@@ -82,7 +82,7 @@ class Fence:
         """True when every timepoint is reached; False while one is pending
         or has failed (the failure then travels the general way)."""
         for semaphore, value in self._timepoints:
-            if semaphore.failure is not None or semaphore.value < value:
+            if semaphore._failure is not None or semaphore._value < value:
                 return False
         return True
 

@@ -544,14 +544,19 @@ def device_queue_execute(state, device, queue_affinity, wait, signal, command_bu
 def device_queue_execute_indirect(state, device, queue_affinity, wait, signal, command_buffer,
                                   flags, bindings):
     """Runs a command buffer with binding table ``bindings``: (buffer, offset,
-    length) tuples, entry k being slot k; a buffer may be null."""
+    length) tuples, entry k being slot k; a buffer may be null. The table is
+    captured now (a tuple of the entries, as IREE copies it), the lengths
+    of ``WHOLE_BUFFER`` as -1."""
     if not isinstance(command_buffer, CommandBuffer):
         raise _wrong_type(command_buffer, CommandBuffer, "command buffer")
-    table = []
+    whole = False
     for index, (buffer, offset, length) in enumerate(bindings):
         if buffer is not None and not isinstance(buffer, Buffer):
             raise _wrong_type(buffer, Buffer, f"bindings[{index}] buffer")
-        table.append((buffer, offset, _length(length)))
+        if length == WHOLE_BUFFER:
+            whole = True
+    table = (tuple([(buffer, offset, _length(length)) for buffer, offset, length in bindings])
+             if whole else tuple(bindings))
     _check_queue(device, wait, signal).queue_execute(wait, signal, command_buffer, table)
 
 

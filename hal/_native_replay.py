@@ -45,7 +45,9 @@ replay is an iterator the caller resumes, as for the general replay.
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
+from time import perf_counter
 
 import numpy
 
@@ -61,6 +63,9 @@ _STOPPED, _KERNEL_FAILED, _BAD_BINDING = 1, 2, 3
 """``run_dispatches`` statuses (0: every dispatch ran)."""
 
 _INT64 = 1 << 63
+
+_NEVER = math.inf
+"""A budget's end when it never pauses."""
 
 _SLOTS = 1 << 32
 """Binding-table slots a plan records (an i32 slot from a program is below);
@@ -305,10 +310,12 @@ def _run_segment(run_dispatches, segment: _Segment, slots: tuple[int, ...], disp
     the budget passed, or (from the start only) the index of a dispatch whose
     bindings do not resolve, nothing having run. Raises the kernel's failure
     or the token's error naming the dispatch."""
-    token = None if budget is None else budget.token
-    if budget is not None and budget.can_pause:
-        budget_ns, stop_flag = budget.remaining_ns(), 0
+    if budget is None:
+        budget_ns = stop_flag = 0
+    elif budget.end != _NEVER:  # Budget.remaining_ns, inline
+        budget_ns, stop_flag = max(1, int((budget.end - perf_counter()) * 1e9)), 0
     else:
+        token = budget.token
         budget_ns, stop_flag = 0, (0 if token is None else token.flag_address)
     status, dispatch, workgroup, result = run_dispatches(
         segment.address, segment.count, slots, dispatch, workgroup, budget_ns, stop_flag)

@@ -92,27 +92,37 @@ class Semaphore:
                               f"semaphore signal to {value} must be above the current "
                               f"value {self._value}")
             self._value = value
-            waiters = self._waiters
-            if not waiters:  # the usual case: nobody registered a callback
+            if not self._waiters:  # the usual case: nobody registered a callback
                 return
-            ready = [callback for target, callback in waiters if target <= value]
-            if ready:
-                self._waiters = [(t, c) for t, c in waiters if t > value] or None
+            ready = self._take_ready(value)
         for callback in ready:
             callback(None)
 
     def advance(self, value: int) -> None:
         """Signals ``value`` unless the timeline is there already or the
         semaphore has failed (then nothing happens): how a fence signals its
-        timepoints."""
-        if self._failure is None and self._value < value:
-            try:
-                self.signal(value)
-            except VMError:
-                # Failed, or signalled past ``value``, on another thread
-                # since the test above: nothing left to do, as then.
-                if self._failure is None and self._value < value:
-                    raise
+        timepoints. INVALID_ARGUMENT for a value no signal can reach."""
+        with self._lock:
+            if self._failure is not None or value <= self._value:
+                return
+            if value >= MAX_VALUE:
+                raise VMError(StatusCode.INVALID_ARGUMENT,
+                              f"semaphore signal to {value} must be below {MAX_VALUE}")
+            self._value = value
+            if not self._waiters:
+                return
+            ready = self._take_ready(value)
+        for callback in ready:
+            callback(None)
+
+    def _take_ready(self, value: int) -> list:
+        """Under the lock: removes the waiters ``value`` reaches and returns
+        their callbacks (called once the lock is released)."""
+        waiters = self._waiters
+        ready = [callback for target, callback in waiters if target <= value]
+        if ready:
+            self._waiters = [(t, c) for t, c in waiters if t > value] or None
+        return ready
 
     def fail(self, error: BaseException) -> None:
         """Fails the semaphore (the first failure sticks) and wakes every waiter."""

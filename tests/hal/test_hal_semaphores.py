@@ -135,6 +135,26 @@ def test_signal_must_advance():
         assert caught.value.status == StatusCode.INVALID_ARGUMENT
 
 
+def test_fence_signal_advances_only_what_is_behind():
+    """A fence signals each timepoint up to its value: one reached already, or
+    a failed semaphore, is left as it is; waiters the value reaches wake,
+    later ones stay; a value no signal can reach is INVALID_ARGUMENT."""
+    from asyncvm.hal import MAX_VALUE
+    ahead, behind, failed = Semaphore(5), Semaphore(1), Semaphore()
+    failed.fail(VMError(StatusCode.ABORTED, "gone"))
+    woken = []
+    behind.notify_when_reached(2, lambda failure: woken.append((2, failure)))
+    behind.notify_when_reached(4, lambda failure: woken.append((4, failure)))
+    fence = Fence.join([Fence.at(ahead, 3), Fence.at(behind, 3), Fence.at(failed, 1)])
+    fence.signal()
+    assert ahead.query() == (StatusCode.OK, 5) and behind.query() == (StatusCode.OK, 3)
+    assert failed.query()[0] == StatusCode.ABORTED
+    assert woken == [(2, None)] and [target for target, _ in behind._waiters] == [4]
+    with pytest.raises(VMError) as caught:
+        Fence.at(Semaphore(), MAX_VALUE).signal()
+    assert caught.value.status == StatusCode.INVALID_ARGUMENT
+
+
 async def test_fence_join_query_signal_and_wait():
     first, second = Semaphore(), Semaphore()
     fence = Fence.join([Fence.at(first, 1), Fence.at(second, 2), None, Fence.at(first, 3)])
