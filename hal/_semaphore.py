@@ -84,7 +84,9 @@ class Semaphore:
 
     def signal(self, value: int) -> None:
         """Advances the timeline to ``value`` and wakes the waiters it satisfies."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: this is on every call's path, and half the cost
+        try:
             if self._failure is not None:
                 raise reraise(self._failure)
             if value <= self._value or value >= MAX_VALUE:
@@ -95,6 +97,8 @@ class Semaphore:
             if not self._waiters:  # the usual case: nobody registered a callback
                 return
             ready = self._take_ready(value)
+        finally:
+            lock.release()
         for callback in ready:
             callback(None)
 
@@ -102,7 +106,9 @@ class Semaphore:
         """Signals ``value`` unless the timeline is there already or the
         semaphore has failed (then nothing happens): how a fence signals its
         timepoints. INVALID_ARGUMENT for a value no signal can reach."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._failure is not None or value <= self._value:
                 return
             if value >= MAX_VALUE:
@@ -112,6 +118,8 @@ class Semaphore:
             if not self._waiters:
                 return
             ready = self._take_ready(value)
+        finally:
+            lock.release()
         for callback in ready:
             callback(None)
 

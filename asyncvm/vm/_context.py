@@ -341,7 +341,9 @@ class Context:
         context are running on another thread (its event loop owns it until
         they are done)."""
         me = threading.get_ident()
-        with self._thread_lock:
+        lock = self._thread_lock
+        lock.acquire()  # not ``with``: on every call, and half the cost
+        try:
             if self._running and self._thread != me:
                 raise VMError(StatusCode.FAILED_PRECONDITION,
                               "the context has invocations running on another thread; a "
@@ -349,6 +351,8 @@ class Context:
                               "context per thread)")
             self._thread = me
             self._running += 1
+        finally:
+            lock.release()
 
     async def _invoke(self, function: Function, values: list, timeout: float | None,
                       token: CancellationToken) -> tuple:
@@ -435,8 +439,12 @@ class _Invocation:
         if self.token is not None:
             reset_current_cancellation(self.previous)
             context = self.context
-            with context._thread_lock:
+            lock = context._thread_lock
+            lock.acquire()
+            try:
                 context._running -= 1
+            finally:
+                lock.release()
 
 
 def _exports_hint(module: Module, limit: int = 12) -> str:
