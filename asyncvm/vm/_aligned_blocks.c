@@ -106,6 +106,7 @@ PyDoc_STRVAR(block_doc,
 "64-byte-aligned byte. MemoryError if numpy cannot allocate it.");
 
 static PyObject *block(PyObject *self, PyObject *const *arguments, Py_ssize_t count) {
+    (void)self;
     if (count != 2) {
         PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
         return NULL;
@@ -129,6 +130,7 @@ PyDoc_STRVAR(copied_doc,
 "``length`` being its nbytes; None for any other object.");
 
 static PyObject *copied(PyObject *self, PyObject *const *arguments, Py_ssize_t count) {
+    (void)self;
     if (count != 2) {
         PyErr_SetString(PyExc_TypeError, "copied(array, length) takes two arguments");
         return NULL;

@@ -26,6 +26,11 @@ from ._module import (Dependency, FunctionDescriptor, ImportDescriptor, Module, 
                       ResolvedImport)
 from ._status import StatusCode, VMError, export_failure
 
+try:
+    from ._bound_exports import BoundExport as _NativeBoundExport
+except ImportError:  # built without a C compiler: the Python maker below does it
+    _NativeBoundExport = None
+
 
 _PLAIN_RESULTS = frozenset((type(None), tuple, int, float))
 """Result types that are never awaitable: the common case skips the slower
@@ -176,13 +181,21 @@ _bound_makers: dict[tuple[int, int], Callable] = {}
 def bound_direct_export(function: Callable, state: Any, where: str,
                         calling_convention: str) -> Callable:
     """:func:`direct_export` of ``function`` with the module state bound
-    as its first argument, as one frame with exactly the convention's
-    parameters (a span is one list parameter): no ``functools.partial``
-    layer and no packing of ``*arguments`` on the call. Errors as in
-    :func:`direct_export`. Made once per state and export, when the export
-    is looked up (at link time for imports)."""
+    as its first argument. Errors as in :func:`direct_export`. Made once per
+    state and export, when the export is looked up (at link time for
+    imports).
+
+    With the C helper built (``asyncvm.vm._bound_exports``) it is a
+    vectorcall object and no frame at all; otherwise one Python frame with
+    exactly the convention's parameters (a span is one list parameter): no
+    ``functools.partial`` layer and no packing of ``*arguments``."""
     signature = parse_calling_convention(calling_convention)
-    key = (len(signature.arguments), min(len(signature.results), 2))
+    results = min(len(signature.results), 2)
+    if _NativeBoundExport is not None:
+        call = _NativeBoundExport(function, state, True, results, where, VMError, export_failure)
+        _describe_as(call, function)
+        return call
+    key = (len(signature.arguments), results)
     maker = _bound_makers.get(key)
     if maker is None:
         parameters = [f"a{index}" for index in range(key[0])]
@@ -193,11 +206,16 @@ def bound_direct_export(function: Callable, state: Any, where: str,
         exec(compile(source, f"<asyncvm bound export {key}>", "exec"), namespace)
         maker = _bound_makers.setdefault(key, namespace["bind"])
     call = maker(function, state, where, VMError, export_failure)
-    call.__name__ = getattr(function, "__name__", call.__name__)
-    call.__qualname__ = getattr(function, "__qualname__", call.__qualname__)
+    _describe_as(call, function)
+    return call
+
+
+def _describe_as(call: Any, function: Callable) -> None:
+    """Gives ``call`` the name, docstring and ``__wrapped__`` of ``function``."""
+    call.__name__ = getattr(function, "__name__", "export")
+    call.__qualname__ = getattr(function, "__qualname__", call.__name__)
     call.__doc__ = getattr(function, "__doc__", None)
     call.__wrapped__ = function
-    return call
 
 
 def result_normalizer(calling_convention: str) -> Callable[[Any], tuple]:

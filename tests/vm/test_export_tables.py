@@ -77,7 +77,19 @@ def stateful_table_module(seen: list) -> NativeModule:
     ])
 
 
-async def test_rows_bound_to_a_state_keep_results_and_errors():
+@pytest.fixture(params=["native", "python"])
+def bound_export_maker(request, monkeypatch) -> str:
+    """Bound exports made by the C helper (asyncvm.vm._bound_exports) and by
+    the Python maker it replaces when built: the same contract."""
+    from asyncvm.vm import _native_module
+    if request.param == "native" and _native_module._NativeBoundExport is None:
+        pytest.skip("asyncvm.vm._bound_exports was not built")
+    if request.param == "python":
+        monkeypatch.setattr(_native_module, "_NativeBoundExport", None)
+    return request.param
+
+
+async def test_rows_bound_to_a_state_keep_results_and_errors(bound_export_maker):
     seen: list = []
     context = Context(modules=[stateful_table_module(seen)])
     assert await context.invoke("stateful.none", 5) == ()
@@ -94,3 +106,64 @@ async def test_rows_bound_to_a_state_keep_results_and_errors():
         await context.invoke("stateful.broken", 2)
     assert caught.value.status == StatusCode.INTERNAL
     assert "stateful.broken" in caught.value.message and "IndexError" in caught.value.message
+
+
+def test_bound_exports_pass_arguments_and_convert_errors_alike(bound_export_maker):
+    """Called directly (as a bytecode module calls its imports): the state
+    comes first, a span stays one list, results become a tuple; a VMError
+    passes as it is, another Exception becomes INTERNAL (RESOURCE_EXHAUSTED
+    for MemoryError) naming the export with the error as its cause, and a
+    BaseException that is not an Exception passes untouched."""
+    from asyncvm.vm._native_module import bound_direct_export
+    state = object()
+    received = []
+
+    def record(*arguments):
+        received.append(arguments)
+        return arguments[-1]
+
+    many = bound_direct_export(record, state, "m.many", "0" + "i" * 14 + "_i")
+    assert many(*range(14)) == (13,) and received[-1] == (state, *range(14))
+    span = bound_direct_export(record, state, "m.span", "0CiD_i")
+    assert span([1, 2]) == ([1, 2],) and received[-1] == (state, [1, 2])
+    assert bound_direct_export(lambda s: iter([1, 2]), state, "m.pair", "0_ii")() == (1, 2)
+    assert bound_direct_export(lambda s: None, state, "m.none", "0_v")() == ()
+    assert bound_direct_export(record, state, "m.one", "0i_i").__wrapped__ is record
+
+    def raising(error):
+        def export(state):
+            raise error
+        return bound_direct_export(export, state, "m.failing", "0_i")
+
+    status_error = VMError(StatusCode.NOT_FOUND, "gone")
+    with pytest.raises(VMError) as caught:
+        raising(status_error)()
+    assert caught.value is status_error
+    for error, status in ((KeyError("k"), StatusCode.INTERNAL),
+                          (MemoryError(), StatusCode.RESOURCE_EXHAUSTED)):
+        with pytest.raises(VMError) as caught:
+            raising(error)()
+        assert caught.value.status == status and "m.failing" in caught.value.message
+        assert caught.value.__cause__ is error and caught.value.__suppress_context__
+        assert error.__traceback__ is not None
+    with pytest.raises(KeyboardInterrupt):
+        raising(KeyboardInterrupt())()
+    not_a_sequence = bound_direct_export(lambda s: 7, state, "m.pair", "0_ii")
+    with pytest.raises(VMError) as caught:
+        not_a_sequence()
+    assert caught.value.status == StatusCode.INTERNAL and "TypeError" in caught.value.message
+
+
+def test_a_context_bound_to_its_exports_is_collected(bound_export_maker):
+    """A state's bound exports refer to the state, which keeps them: a
+    cycle the garbage collector must be able to see through and free."""
+    import gc
+    import weakref
+    seen: list = []
+    context = Context(modules=[stateful_table_module(seen)])
+    state = context._states[0]
+    bound = state.lookup_function("one")
+    references = [weakref.ref(context), weakref.ref(state)]
+    del context, state, bound
+    gc.collect()
+    assert [reference() for reference in references] == [None, None]
