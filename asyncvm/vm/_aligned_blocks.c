@@ -111,7 +111,7 @@ static PyObject *block(PyObject *self, PyObject *const *arguments, Py_ssize_t co
         PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
         return NULL;
     }
-    Py_ssize_t length = PyLong_AsSsize_t(arguments[0]);
+    Py_ssize_t length = PyNumber_AsSsize_t(arguments[0], PyExc_OverflowError);
     if (length == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -144,7 +144,7 @@ static PyObject *copied(PyObject *self, PyObject *const *arguments, Py_ssize_t c
     if (kind == 'O' || kind == 'V') {
         Py_RETURN_NONE;
     }
-    Py_ssize_t length = PyLong_AsSsize_t(arguments[1]);
+    Py_ssize_t length = PyNumber_AsSsize_t(arguments[1], PyExc_OverflowError);
     if (length == -1 && PyErr_Occurred()) {
         return NULL;
     }

@@ -109,7 +109,7 @@ def test_native_blocks_refuse_what_they_cannot_copy():
         blocks.block("16", False)
     with pytest.raises(TypeError):
         blocks.copied(numpy.arange(2.0))
-    block, start = blocks.block(100, True)
+    block, start = blocks.block(numpy.int64(100), True)  # any integer with __index__
     assert not block.any() and block.shape == (164,)
     assert (block.ctypes.data + start) % ALLOCATION_ALIGNMENT == 0
 
