@@ -47,7 +47,6 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
-from time import perf_counter
 
 import numpy
 
@@ -312,8 +311,8 @@ def _run_segment(run_dispatches, segment: _Segment, slots: tuple[int, ...], disp
     or the token's error naming the dispatch."""
     if budget is None:
         budget_ns = stop_flag = 0
-    elif budget.end != _NEVER:  # Budget.remaining_ns, inline
-        budget_ns, stop_flag = max(1, int((budget.end - perf_counter()) * 1e9)), 0
+    elif budget.end != _NEVER:  # it can pause
+        budget_ns, stop_flag = budget.remaining_ns(), 0
     else:
         token = budget.token
         budget_ns, stop_flag = 0, (0 if token is None else token.flag_address)

@@ -9,8 +9,7 @@
  * its own on every import call, the largest part of a cheap import's cost;
  * here it is a vectorcall. Optional: the Python maker is the fallback.
  *
- * BoundExport(function, state, has_state, results, where, vm_error,
- *             export_failure)
+ * BoundExport(function, state, results, where, vm_error, export_failure)
  *     ``results`` is 0, 1 or 2 (several). ``export_failure(where, error)``
  *     makes the VMError raised, with the error as its cause, for an
  *     Exception that is not a ``vm_error``; other exceptions pass as they
@@ -26,7 +25,7 @@
 typedef struct {
     PyObject_HEAD
     PyObject *function;
-    PyObject *state; /* NULL: no state argument */
+    PyObject *state;
     PyObject *where;
     PyObject *vm_error;
     PyObject *export_failure;
@@ -94,25 +93,21 @@ bound_call(PyObject *callable, PyObject *const *arguments, size_t count_and_flag
         PyErr_SetString(PyExc_TypeError, "an export takes positional arguments only");
         return NULL;
     }
-    if (self->state == NULL) {
-        result = PyObject_Vectorcall(self->function, arguments, (size_t)count, NULL);
-    } else {
-        PyObject *small[SMALL_ARGUMENTS];
-        PyObject **all = small;
-        if (count + 1 > SMALL_ARGUMENTS) {
-            all = PyMem_Malloc(sizeof(PyObject *) * (size_t)(count + 1));
-            if (all == NULL) {
-                return PyErr_NoMemory();
-            }
+    PyObject *small[SMALL_ARGUMENTS];
+    PyObject **all = small;
+    if (count + 1 > SMALL_ARGUMENTS) {
+        all = PyMem_Malloc(sizeof(PyObject *) * (size_t)(count + 1));
+        if (all == NULL) {
+            return PyErr_NoMemory();
         }
-        all[0] = self->state;
-        if (count > 0) {
-            memcpy(all + 1, arguments, sizeof(PyObject *) * (size_t)count);
-        }
-        result = PyObject_Vectorcall(self->function, all, (size_t)(count + 1), NULL);
-        if (all != small) {
-            PyMem_Free(all);
-        }
+    }
+    all[0] = self->state;
+    if (count > 0) {
+        memcpy(all + 1, arguments, sizeof(PyObject *) * (size_t)count);
+    }
+    result = PyObject_Vectorcall(self->function, all, (size_t)(count + 1), NULL);
+    if (all != small) {
+        PyMem_Free(all);
     }
     if (result == NULL) {
         return failed(self);
@@ -145,12 +140,12 @@ static PyObject *
 bound_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords)
 {
     PyObject *function, *state, *where, *vm_error, *export_failure;
-    int has_state, results;
-    static char *names[] = {"function", "state", "has_state", "results", "where", "vm_error",
+    int results;
+    static char *names[] = {"function", "state", "results", "where", "vm_error",
                             "export_failure", NULL};
-    if (!PyArg_ParseTupleAndKeywords(arguments, keywords, "OOpiOOO:BoundExport", names,
-                                     &function, &state, &has_state, &results, &where,
-                                     &vm_error, &export_failure)) {
+    if (!PyArg_ParseTupleAndKeywords(arguments, keywords, "OOiOOO:BoundExport", names,
+                                     &function, &state, &results, &where, &vm_error,
+                                     &export_failure)) {
         return NULL;
     }
     if (!PyCallable_Check(function) || !PyCallable_Check(export_failure)) {
@@ -167,10 +162,8 @@ bound_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords)
     }
     Py_INCREF(function);
     self->function = function;
-    if (has_state) {
-        Py_INCREF(state);
-        self->state = state;
-    }
+    Py_INCREF(state);
+    self->state = state;
     Py_INCREF(where);
     self->where = where;
     Py_INCREF(vm_error);

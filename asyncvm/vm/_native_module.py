@@ -192,7 +192,7 @@ def bound_direct_export(function: Callable, state: Any, where: str,
     signature = parse_calling_convention(calling_convention)
     results = min(len(signature.results), 2)
     if _NativeBoundExport is not None:
-        call = _NativeBoundExport(function, state, True, results, where, VMError, export_failure)
+        call = _NativeBoundExport(function, state, results, where, VMError, export_failure)
         _describe_as(call, function)
         return call
     key = (len(signature.arguments), results)
