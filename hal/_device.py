@@ -180,16 +180,8 @@ class Device:
         dispatch binding a protected input makes), ``vm.buffer.alloc`` and
         the temporaries of queue updates.
         """
-        statistics = self._allocator_statistics
-        statistics.reserve(length)
-        try:
-            buffer = Buffer.allocate(length, zeroed=False, memory_type=memory_type,
-                                     allowed_usage=usage)
-        except BaseException:
-            statistics.cancel(length)
-            raise
-        statistics.watch(buffer.storage, length)
-        return buffer
+        block, start = self._allocator_statistics.allocate(length)
+        return Buffer.over_block(block, start, length, memory_type, usage)
 
     @property
     def memory_limit(self) -> int | None:

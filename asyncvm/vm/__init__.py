@@ -5,8 +5,8 @@ re-exported here.
 """
 
 from ._address import address_of
-from ._aligned_memory import (ALLOCATION_ALIGNMENT, aligned_array, aligned_block, aligned_copy,
-                              allocate_storage)
+from ._aligned_memory import (ALLOCATION_ALIGNMENT, MAX_ALLOCATION_BYTES, BlockCounters,
+                              aligned_array, aligned_block, aligned_copy, allocate_storage)
 from ._buffer import VMBuffer
 from ._budget import Budget
 from ._cancellation import CancellationToken, current_cancellation
@@ -33,7 +33,7 @@ from ._values import (ValueKind, bits_to_f32, bits_to_f64, f32_to_bits, f64_to_b
                       round_f32, wrap_i32, wrap_i64)
 
 __all__ = [
-    "ALLOCATION_ALIGNMENT", "address_of", "Budget", "CancellationToken", "current_cancellation", "aligned_array", "aligned_block", "aligned_copy", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
+    "ALLOCATION_ALIGNMENT", "MAX_ALLOCATION_BYTES", "BlockCounters", "address_of", "Budget", "CancellationToken", "current_cancellation", "aligned_array", "aligned_block", "aligned_copy", "allocate_storage", "ANY_REF", "CALLS_PER_CHECK", "CallingConvention", "Context", "DEFAULT_MAX_DEPTH", "DEFAULT_QUANTUM",
     "DEFAULT_TIME_SLICE", "Dependency", "ExecutionCounts", "ExecutionObserver",
     "ExecutionTrace", "Export", "adapt_export", "direct_export", "result_normalizer", "QUANTUM_CHECK", "export_failure", "export_table",
     "FrameLocation", "Function", "FunctionDescriptor", "ImportDescriptor", "Instance",

@@ -19,6 +19,21 @@
  *     no structured type). The caller passes the array's own
  *     ``nbytes`` as ``length``: a C-contiguous array's bytes are exactly
  *     that many, from its data pointer on.
+ *
+ * Counters(limit)
+ *     A device allocator's statistics, counted here so that an allocation
+ *     costs no Python callback, weak reference or dictionary entry.
+ *     ``counters.block(length, zeroed)`` is ``block`` counted as one
+ *     allocation of ``length`` bytes, and as freed when the block's memory
+ *     is released: the block's ``base`` is a small object whose
+ *     deallocation (which numpy's comes to with the block's own) counts
+ *     the free. With a ``limit`` (0 for none) an allocation that would
+ *     hold more live bytes returns, instead of a block, the live bytes it
+ *     would hold (an int), counting nothing. ``counters.values()`` is
+ *     (allocations, frees, bytes_allocated, bytes_freed, peak_bytes).
+ *     The counts change only with the GIL held and without calling out in
+ *     between, so they need no lock; a collection that frees blocks while
+ *     an allocation is being made only adds to the frees.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -99,6 +114,153 @@ static PyObject *make_block(Py_ssize_t length, int zeroed, char **data) {
     *data = base + start;
     return pair;
 }
+
+static PyObject *make_block(Py_ssize_t length, int zeroed, char **data);
+
+/* -- counted blocks ------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    long long allocations;
+    long long frees;
+    long long bytes_allocated;
+    long long bytes_freed;
+    long long peak;
+    long long limit; /* 0: none */
+} Counters;
+
+/* The ``base`` of a counted block: counts its length freed when it goes. */
+typedef struct {
+    PyObject_HEAD
+    Counters *counters; /* a strong reference */
+    long long length;
+} Release;
+
+static void release_dealloc(Release *self) {
+    Counters *counters = self->counters;
+    counters->frees += 1;
+    counters->bytes_freed += self->length;
+    Py_DECREF(counters);
+    PyObject_Free(self);
+}
+
+static PyTypeObject ReleaseType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncvm.vm._aligned_blocks.Release",
+    .tp_basicsize = sizeof(Release),
+    .tp_dealloc = (destructor)release_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Counts a block's memory freed when the block is released.",
+};
+
+static PyObject *counters_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords) {
+    long long limit = 0;
+    static char *names[] = {"limit", NULL};
+    if (!PyArg_ParseTupleAndKeywords(arguments, keywords, "L", names, &limit)) {
+        return NULL;
+    }
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "a limit is a number of bytes, 0 for none");
+        return NULL;
+    }
+    Counters *self = (Counters *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->limit = limit;
+    }
+    return (PyObject *)self;
+}
+
+static void counters_dealloc(Counters *self) {
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(counters_block_doc,
+"block(length, zeroed) -> (block, start) | int\n\n"
+"block(length, zeroed) counted as an allocation, and as freed once the\n"
+"block's memory is released; past the limit, the live bytes it would\n"
+"hold, nothing being counted or made.");
+
+static PyObject *counters_block(Counters *self, PyObject *const *arguments, Py_ssize_t count) {
+    if (count != 2) {
+        PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
+        return NULL;
+    }
+    Py_ssize_t length = PyNumber_AsSsize_t(arguments[0], PyExc_OverflowError);
+    if (length == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int zeroed = PyObject_IsTrue(arguments[1]);
+    if (zeroed < 0) {
+        return NULL;
+    }
+    if (length < 0) {
+        PyErr_SetString(PyExc_ValueError, "block length out of range");
+        return NULL;
+    }
+    long long live = self->bytes_allocated - self->bytes_freed + (long long)length;
+    long long previous_peak = self->peak;
+    if (live > self->peak) {
+        if (self->limit != 0 && live > self->limit) {
+            return PyLong_FromLongLong(live);
+        }
+        self->peak = live;
+    }
+    Release *release = PyObject_New(Release, &ReleaseType);
+    if (release == NULL) {
+        return NULL;
+    }
+    /* Counted before the block is made: a collection during its making may
+     * free other blocks, which only adds to the frees. */
+    self->allocations += 1;
+    self->bytes_allocated += length;
+    Py_INCREF(self);
+    release->counters = self;
+    release->length = length;
+    char *data;
+    PyObject *pair = make_block(length, zeroed, &data);
+    if (pair == NULL) {
+        /* Not made: its release counts it freed, so take back both. */
+        Py_DECREF(release);
+        self->allocations -= 1;
+        self->frees -= 1;
+        self->bytes_allocated -= length;
+        self->bytes_freed -= length;
+        if (self->peak == live) {
+            self->peak = previous_peak;
+        }
+        return NULL;
+    }
+    /* A block numpy just made owns its data and has no base: the release
+     * becomes its base, which numpy drops when it frees the block. */
+    ((ArrayHead *)PyTuple_GET_ITEM(pair, 0))->base = (PyObject *)release;
+    return pair;
+}
+
+static PyObject *counters_values(Counters *self, PyObject *unused) {
+    (void)unused;
+    return Py_BuildValue("(LLLLL)", self->allocations, self->frees, self->bytes_allocated,
+                         self->bytes_freed, self->peak);
+}
+
+static PyMethodDef counters_methods[] = {
+    {"block", (PyCFunction)(void (*)(void))counters_block, METH_FASTCALL, counters_block_doc},
+    {"values", (PyCFunction)counters_values, METH_NOARGS,
+     "(allocations, frees, bytes_allocated, bytes_freed, peak_bytes)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CountersType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "asyncvm.vm._aligned_blocks.Counters",
+    .tp_basicsize = sizeof(Counters),
+    .tp_dealloc = (destructor)counters_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Counters(limit): a device allocator's statistics (see the module comment).",
+    .tp_methods = counters_methods,
+    .tp_new = counters_new,
+};
+
+/* -- plain blocks ---------------------------------------------------------- */
 
 PyDoc_STRVAR(block_doc,
 "block(length, zeroed) -> (block, start)\n\n"
@@ -199,5 +361,18 @@ PyMODINIT_FUNC PyInit__aligned_blocks(void) {
         return NULL;
     }
     ndarray_type = (PyTypeObject *)ndarray; /* keeps the reference */
-    return PyModule_Create(&aligned_blocks_module);
+    if (PyType_Ready(&ReleaseType) < 0 || PyType_Ready(&CountersType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&aligned_blocks_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&CountersType);
+    if (PyModule_AddObject(module, "Counters", (PyObject *)&CountersType) < 0) {
+        Py_DECREF(&CountersType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -13,9 +13,13 @@ from ._address import address_of
 from ._status import StatusCode, VMError
 
 try:
+    from ._aligned_blocks import Counters as BlockCounters
     from ._aligned_blocks import block as _native_block, copied as _native_copied
 except ImportError:  # built without a C compiler: the numpy code below does it
-    _native_block = _native_copied = None
+    _native_block = _native_copied = BlockCounters = None
+# ``BlockCounters(limit)``, when the C helper was built: blocks counted as
+# allocated, and as freed when their memory is released, with no Python
+# call (see asyncvm/vm/_aligned_blocks.c; the HAL's allocator statistics).
 
 ALLOCATION_ALIGNMENT = 64
 MAX_ALLOCATION_BYTES = 1 << 40

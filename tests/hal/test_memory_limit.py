@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gc
 import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -174,7 +176,21 @@ async def test_memory_is_available_again_after_a_failure(vmfb):
 
 # -- the device's allocation paths -------------------------------------------------------------
 
-def test_allocate_past_the_limit_counts_nothing():
+@pytest.fixture(params=["native", "python"])
+def counting(request, monkeypatch):
+    """Devices made under it count their allocations natively (the C
+    helper's ``BlockCounters``) or with the Python fallback."""
+    from asyncvm.hal import _allocator_statistics
+
+    if request.param == "native":
+        if _allocator_statistics.BlockCounters is None:
+            pytest.skip("the C helper was not built")
+    else:
+        monkeypatch.setattr(_allocator_statistics, "BlockCounters", None)
+    return request.param
+
+
+def test_allocate_past_the_limit_counts_nothing(counting):
     device = asyncvm.create_device(memory_limit=1000)
     held = device.allocate(600)
     before = device.statistics
@@ -192,12 +208,107 @@ def test_allocate_past_the_limit_counts_nothing():
     device.allocate(1000)
 
 
-def test_limit_error_while_the_collector_frees_a_buffer(monkeypatch):
+def test_memory_counts_as_freed_when_its_last_view_goes(counting):
+    """A buffer, a subspan and a result array handed out all hold the
+    memory: it counts as freed only when the last of them is gone."""
+    device = asyncvm.create_device()
+    buffer = device.allocate(256)
+    subspan = buffer.subspan(64, 64)
+    array = buffer.storage[buffer.offset:buffer.offset + 16]
+    statistics = device.statistics
+    assert (statistics.allocations, statistics.frees, statistics.live_bytes) == (1, 0, 256)
+    del buffer, subspan
+    assert device.statistics.live_bytes == 256
+    array[:] = 7  # still the device's memory, still writable
+    del array
+    statistics = device.statistics
+    assert (statistics.allocations, statistics.frees, statistics.bytes_allocated,
+            statistics.bytes_freed, statistics.peak_bytes) == (1, 1, 256, 256, 256)
+
+
+OUT_OF_MEMORY = """
+import resource, sys
+import asyncvm
+from asyncvm.hal import _allocator_statistics
+if sys.argv[1] == "python":
+    _allocator_statistics.BlockCounters = None
+device = asyncvm.create_device(memory_limit=1 << 40)
+held = device.allocate(100)
+before = device.statistics
+with open("/proc/self/statm") as statm:
+    mapped = int(statm.read().split()[0]) * resource.getpagesize()
+# The address space as it is plus 256 MiB: a 1 GiB allocation cannot be had.
+resource.setrlimit(resource.RLIMIT_AS, (mapped + (256 << 20), resource.RLIM_INFINITY))
+try:
+    device.allocate(1 << 30)
+except asyncvm.VMError as error:
+    print(error.status.name, error.message)
+print(device.statistics == before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_host_out_of_memory_counts_nothing(counting):
+    """When the host cannot provide the memory, the allocation is
+    RESOURCE_EXHAUSTED and neither the counts nor the peak move. (In a
+    process of its own, whose address space is bounded.)"""
+    completed = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY, counting],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f"RESOURCE_EXHAUSTED out of memory allocating {1 << 30} bytes", "True"]
+
+
+@pytest.mark.parametrize("length", [-1, (1 << 40) + 1])
+def test_impossible_lengths_are_resource_exhausted(counting, length):
+    device = asyncvm.create_device()
+    with pytest.raises(VMError) as caught:
+        device.allocate(length)
+    assert caught.value.status == StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.message == f"cannot allocate {length} bytes"
+    assert device.statistics.allocations == 0
+
+
+def test_counts_stay_exact_under_threads(counting):
+    """Four threads allocate and drop buffers while a fifth keeps some of
+    them alive: every allocation is counted once, and once freed."""
+    device = asyncvm.create_device(memory_limit=1 << 20)
+    kept, failures = [], []
+
+    def work(seed: int) -> None:
+        try:
+            for index in range(2000):
+                buffer = device.allocate(64 + (seed * 7 + index) % 200)
+                if index % 97 == 0:
+                    kept.append(buffer)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    statistics = device.statistics
+    expected_lengths = [64 + (seed * 7 + index) % 200 for seed in range(4) for index in range(2000)]
+    assert statistics.allocations == 8000
+    assert statistics.bytes_allocated == sum(expected_lengths)
+    assert statistics.live_allocations == len(kept)
+    assert statistics.live_bytes == sum(buffer.length for buffer in kept)
+    del kept[:]
+    statistics = device.statistics
+    assert (statistics.frees, statistics.live_bytes) == (8000, 0)
+    assert 0 < statistics.peak_bytes <= 1 << 20
+
+
+def test_limit_error_while_the_collector_frees_a_buffer(counting, monkeypatch):
     """Any allocation may start a garbage collection, which may free a
-    buffer of the same device on this thread; its callback takes the
-    statistics' lock. Here the collection is made to happen as the
-    RESOURCE_EXHAUSTED error is made. (The error used to be made with the
-    lock held, and a non-reentrant lock: such a call hung for ever.)"""
+    buffer of the same device on this thread (and, counted in Python, its
+    callback takes the statistics' lock). Here the collection is made to
+    happen as the RESOURCE_EXHAUSTED error is made. (The error used to be
+    made with the lock held, and a non-reentrant lock: such a call hung for
+    ever.)"""
     from asyncvm.hal import _allocator_statistics
 
     device = asyncvm.create_device(memory_limit=1000)
