@@ -316,10 +316,11 @@ def _run_segment(run_dispatches, segment: _Segment, slots: tuple[int, ...], disp
     else:
         token = budget.token
         budget_ns, stop_flag = 0, (0 if token is None else token.flag_address)
-    status, dispatch, workgroup, result = run_dispatches(
-        segment.address, segment.count, slots, dispatch, workgroup, budget_ns, stop_flag)
-    if status == 0:
+    outcome = run_dispatches(segment.address, segment.count, slots, dispatch, workgroup,
+                             budget_ns, stop_flag)
+    if outcome is None:  # every dispatch ran
         return None
+    status, dispatch, workgroup, result = outcome
     if status == _BAD_BINDING:
         return dispatch
     if status == _KERNEL_FAILED:

@@ -289,7 +289,7 @@ write_bindings(uint64_t *words, uint32_t dispatch_count, const int64_t *slots,
 
 PyDoc_STRVAR(run_dispatches_doc,
 "run_dispatches(plan, dispatch_count, slots, dispatch, workgroup, budget_ns=0,\n"
-"               stop_flag=0) -> (status, dispatch, workgroup, result)\n"
+"               stop_flag=0) -> None | (status, dispatch, workgroup, result)\n"
 "\n"
 "Replays ``dispatch_count`` prepared dispatches described by the 64-bit\n"
 "words at address ``plan`` (see hal/_native_replay.py), in order, from\n"
@@ -301,14 +301,33 @@ PyDoc_STRVAR(run_dispatches_doc,
 "A call from the start first resolves every binding of every dispatch\n"
 "into the dispatch states; if one does not resolve nothing runs and the\n"
 "result is (3, index of that dispatch, 0, 0). Otherwise the workgroups run\n"
-"as run_workgroups runs them, and the result is (0, dispatch_count, 0, 0)\n"
-"when all ran; (1, d, w, 0) with (d, w) the next workgroup to run when the\n"
+"as run_workgroups runs them, and the result is None when all ran;\n"
+"(1, d, w, 0) with (d, w) the next workgroup to run when the\n"
 "stop flag was set or the budget passed (checked as run_workgroups does,\n"
 "over the whole call); or (2, d, w, r) when workgroup w of dispatch d\n"
 "returned r != 0.");
 
+/* An optional trailing argument of run_dispatches: a non-negative int, 0 when
+ * absent. Returns 0 with an exception set when it is not one. */
+static int
+optional_unsigned(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t index,
+                  unsigned long long *out)
+{
+    if (index >= nargs) {
+        *out = 0;
+        return 1;
+    }
+    if (!PyLong_Check(args[index])) {
+        PyErr_Format(PyExc_TypeError, "run_dispatches argument %zd must be an int, not %.100s",
+                     index + 1, Py_TYPE(args[index])->tp_name);
+        return 0;
+    }
+    *out = PyLong_AsUnsignedLongLong(args[index]);
+    return !(*out == (unsigned long long)-1 && PyErr_Occurred());
+}
+
 static PyObject *
-run_dispatches(PyObject *module, PyObject *args)
+run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     void *plan_address;
     uint32_t dispatch_count, start_dispatch, start_workgroup;
@@ -326,11 +345,25 @@ run_dispatches(PyObject *module, PyObject *args)
     long bad;
 
     (void)module;
-    if (!PyArg_ParseTuple(args, "O&O&O!O&O&|KK:run_dispatches",
-                          convert_address, &plan_address, convert_uint32, &dispatch_count,
-                          &PyTuple_Type, &slot_tuple,
-                          convert_uint32, &start_dispatch, convert_uint32, &start_workgroup,
-                          &budget_ns, &stop_address)) {
+    /* Called once per replayed segment: the arguments are read by hand
+     * rather than through a format string. */
+    if (nargs < 5 || nargs > 7) {
+        PyErr_Format(PyExc_TypeError, "run_dispatches takes 5 to 7 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    if (!convert_address(args[0], &plan_address) ||
+        !convert_uint32(args[1], &dispatch_count) ||
+        !convert_uint32(args[3], &start_dispatch) ||
+        !convert_uint32(args[4], &start_workgroup) ||
+        !optional_unsigned(args, nargs, 5, &budget_ns) ||
+        !optional_unsigned(args, nargs, 6, &stop_address)) {
+        return NULL;
+    }
+    slot_tuple = args[2];
+    if (!PyTuple_Check(slot_tuple)) {
+        PyErr_Format(PyExc_TypeError, "slots must be a tuple, not %.100s",
+                     Py_TYPE(slot_tuple)->tp_name);
         return NULL;
     }
     if (start_dispatch > dispatch_count) {
@@ -424,13 +457,17 @@ run_dispatches(PyObject *module, PyObject *args)
 out:
     Py_END_ALLOW_THREADS
 
+    if (status == REPLAY_DONE) {
+        Py_RETURN_NONE;
+    }
     return Py_BuildValue("(iIIi)", status, (unsigned int)dispatch_index,
                          (unsigned int)workgroup_index, result);
 }
 
 static PyMethodDef workgroup_loop_methods[] = {
     {"run_workgroups", run_workgroups, METH_VARARGS, run_workgroups_doc},
-    {"run_dispatches", run_dispatches, METH_VARARGS, run_dispatches_doc},
+    {"run_dispatches", (PyCFunction)(void (*)(void))run_dispatches, METH_FASTCALL,
+     run_dispatches_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -88,7 +88,9 @@ def replays(monkeypatch) -> list:
 
         def run_and_record(*arguments):
             outcome = run_dispatches(*arguments)
-            calls.append((arguments[3], arguments[4], outcome))
+            # None (all ran) recorded as the tuple it stands for.
+            calls.append((arguments[3], arguments[4],
+                          (0, arguments[1], 0, 0) if outcome is None else outcome))
             return outcome
         return run_and_record
 
@@ -1162,8 +1164,15 @@ def test_run_dispatches_refuses_malformed_arguments(commands, direct, plan):
     assert run_dispatches(segment.address, segment.count, (), 0, 0) == \
         (_native_replay._BAD_BINDING, 0, 0, 0)
     # From its end: nothing to run.
-    assert run_dispatches(segment.address, segment.count, (), segment.count, 0) == \
-        (0, segment.count, 0, 0)
+    assert run_dispatches(segment.address, segment.count, (), segment.count, 0) is None
+    with pytest.raises(TypeError, match="5 to 7 arguments"):
+        run_dispatches(segment.address, segment.count, (), 0)
+    with pytest.raises(TypeError, match="must be an int"):
+        run_dispatches(segment.address, segment.count, (), 0, 0, 1.5)
+    with pytest.raises(OverflowError):
+        run_dispatches(segment.address, segment.count, (), 0, 0, 0, -1)
+    with pytest.raises(OverflowError, match="32 bits"):
+        run_dispatches(segment.address, 1 << 32, (), 0, 0)
     assert scene.contents() == before
     # The plan still replays.
     assert commands.execute(scene.table()) is None
