@@ -9,11 +9,18 @@
  * its own on every import call, the largest part of a cheap import's cost;
  * here it is a vectorcall. Optional: the Python maker is the fallback.
  *
- * BoundExport(function, state, results, where, vm_error, export_failure)
+ * BoundExport(function, state, results, where, vm_error, export_failure,
+ *             isawaitable=None)
  *     ``results`` is 0, 1 or 2 (several). ``export_failure(where, error)``
  *     makes the VMError raised, with the error as its cause, for an
  *     Exception that is not a ``vm_error``; other exceptions pass as they
  *     are. Instances take attributes (``__wrapped__``, ``__name__``...).
+ *
+ *     With ``isawaitable`` (``inspect.isawaitable``) it binds an export
+ *     that may suspend (hal.fence.await): a tuple it returns passes as it
+ *     is, and so does an awaitable (a type with ``__await__``, or what
+ *     ``isawaitable`` accepts), for the invocation driver to await; other
+ *     results are made a tuple as above.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -29,6 +36,7 @@ typedef struct {
     PyObject *where;
     PyObject *vm_error;
     PyObject *export_failure;
+    PyObject *isawaitable; /* NULL: the export never suspends */
     PyObject *dict;
     int results;
     vectorcallfunc vectorcall;
@@ -112,6 +120,28 @@ bound_call(PyObject *callable, PyObject *const *arguments, size_t count_and_flag
     if (result == NULL) {
         return failed(self);
     }
+    if (self->isawaitable != NULL && result != Py_None && !PyLong_CheckExact(result)) {
+        if (PyTuple_CheckExact(result)) {
+            return result;
+        }
+        PyAsyncMethods *async_methods = Py_TYPE(result)->tp_as_async;
+        if (async_methods != NULL && async_methods->am_await != NULL) {
+            return result; /* for the invocation driver to await */
+        }
+        if (!PyFloat_CheckExact(result)) {
+            /* A generator-based coroutine, say: as inspect decides. */
+            PyObject *verdict = PyObject_CallOneArg(self->isawaitable, result);
+            int awaitable = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+            Py_XDECREF(verdict);
+            if (awaitable != 0) {
+                if (awaitable < 0) {
+                    Py_DECREF(result);
+                    return NULL;
+                }
+                return result;
+            }
+        }
+    }
     if (self->results == 0) {
         Py_DECREF(result);
         return PyTuple_New(0);
@@ -139,13 +169,17 @@ bound_call(PyObject *callable, PyObject *const *arguments, size_t count_and_flag
 static PyObject *
 bound_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords)
 {
-    PyObject *function, *state, *where, *vm_error, *export_failure;
+    PyObject *function, *state, *where, *vm_error, *export_failure, *isawaitable = Py_None;
     int results;
     static char *names[] = {"function", "state", "results", "where", "vm_error",
-                            "export_failure", NULL};
-    if (!PyArg_ParseTupleAndKeywords(arguments, keywords, "OOiOOO:BoundExport", names,
+                            "export_failure", "isawaitable", NULL};
+    if (!PyArg_ParseTupleAndKeywords(arguments, keywords, "OOiOOO|O:BoundExport", names,
                                      &function, &state, &results, &where, &vm_error,
-                                     &export_failure)) {
+                                     &export_failure, &isawaitable)) {
+        return NULL;
+    }
+    if (isawaitable != Py_None && !PyCallable_Check(isawaitable)) {
+        PyErr_SetString(PyExc_TypeError, "isawaitable must be callable or None");
         return NULL;
     }
     if (!PyCallable_Check(function) || !PyCallable_Check(export_failure)) {
@@ -170,6 +204,10 @@ bound_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords)
     self->vm_error = vm_error;
     Py_INCREF(export_failure);
     self->export_failure = export_failure;
+    if (isawaitable != Py_None) {
+        Py_INCREF(isawaitable);
+        self->isawaitable = isawaitable;
+    }
     self->results = results;
     self->vectorcall = bound_call;
     return (PyObject *)self;
@@ -183,6 +221,7 @@ bound_traverse(BoundExport *self, visitproc visit, void *arg)
     Py_VISIT(self->where);
     Py_VISIT(self->vm_error);
     Py_VISIT(self->export_failure);
+    Py_VISIT(self->isawaitable);
     Py_VISIT(self->dict);
     return 0;
 }
@@ -195,6 +234,7 @@ bound_clear(BoundExport *self)
     Py_CLEAR(self->where);
     Py_CLEAR(self->vm_error);
     Py_CLEAR(self->export_failure);
+    Py_CLEAR(self->isawaitable);
     Py_CLEAR(self->dict);
     return 0;
 }

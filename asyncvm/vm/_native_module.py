@@ -210,6 +210,21 @@ def bound_direct_export(function: Callable, state: Any, where: str,
     return call
 
 
+def bound_yielding_export(function: Callable, state: Any, where: str,
+                          calling_convention: str) -> Callable | None:
+    """:func:`yielding_export` of ``function`` with the module state bound as
+    its first argument, as the C helper's vectorcall object (no frame; the
+    same results and errors); None when the helper was not built (the
+    caller binds the Python adapter instead)."""
+    if _NativeBoundExport is None:
+        return None
+    results = min(len(parse_calling_convention(calling_convention).results), 2)
+    call = _NativeBoundExport(function, state, results, where, VMError, export_failure,
+                              inspect.isawaitable)
+    _describe_as(call, function)
+    return call
+
+
 def _describe_as(call: Any, function: Callable) -> None:
     """Gives ``call`` the name, docstring and ``__wrapped__`` of ``function``."""
     call.__name__ = getattr(function, "__name__", "export")
@@ -257,9 +272,10 @@ class NativeModule(Module):
         self._imports = list(imports or [])
         self._ref_types = dict(ref_types or {})
         self._functions: dict[str, tuple[FunctionDescriptor, Callable]] = {}
-        # Table rows that never yield, adapted by direct_export: name ->
-        # (function, where); a state binds these itself (bound_direct_export).
-        self._direct_rows: dict[str, tuple[Callable, str]] = {}
+        # Table rows adapted by direct_export or yielding_export: name ->
+        # (function, where, yields); a state binds these itself
+        # (bound_direct_export, bound_yielding_export).
+        self._table_rows: dict[str, tuple[Callable, str, bool]] = {}
         for row in export_table(name, exports):
             descriptor = FunctionDescriptor(row.name, row.calling_convention,
                                             dict(row.attributes))
@@ -283,8 +299,8 @@ class NativeModule(Module):
         Subclasses that convert values override this."""
         where = f"{self.name}.{descriptor.name}"
         if direct is not None and not inspect.iscoroutinefunction(function):
+            self._table_rows[descriptor.name] = (function, where, not direct)
             if direct:
-                self._direct_rows[descriptor.name] = (function, where)
                 return direct_export(function, where, descriptor.calling_convention)
             return yielding_export(function, where, descriptor.calling_convention)
         return adapt_export(function, where, result_normalizer(descriptor.calling_convention))
@@ -346,12 +362,14 @@ class NativeModuleState(ModuleState):
             return implementation
         bound = self._bound.get(name)
         if bound is None:
-            row = self.module._direct_rows.get(name)
-            if row is not None:
-                function, where = row
-                bound = bound_direct_export(function, self, where,
-                                            self.module._functions[name][0].calling_convention)
-            else:
+            row = self.module._table_rows.get(name)
+            calling_convention = self.module._functions[name][0].calling_convention
+            if row is None:
                 bound = functools.partial(implementation, self)
+            elif row[2]:
+                bound = bound_yielding_export(row[0], self, row[1], calling_convention) \
+                    or functools.partial(implementation, self)
+            else:
+                bound = bound_direct_export(row[0], self, row[1], calling_convention)
             self._bound[name] = bound
         return bound

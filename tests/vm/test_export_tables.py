@@ -154,6 +154,46 @@ def test_bound_exports_pass_arguments_and_convert_errors_alike(bound_export_make
     assert caught.value.status == StatusCode.INTERNAL and "TypeError" in caught.value.message
 
 
+async def test_bound_yielding_rows_pass_awaitables_and_make_the_rest_tuples(bound_export_maker):
+    """A row with ``yields`` bound to a state: a tuple passes as it is, an
+    awaitable (a coroutine, a future, a generator-based coroutine) passes
+    for the driver to await, anything else becomes a tuple; errors convert
+    as for other rows."""
+    import types
+
+    @types.coroutine
+    def generator_based():
+        yield from anyio.sleep(0).__await__()
+        return (5,)
+
+    results = {"tuple": (1, 2), "int": 7, "float": 1.5, "none": None, "list": [3]}
+
+    def export(state, key):
+        if key == "coroutine":
+            return _later(2)
+        if key == "generator":
+            return generator_based()
+        if key == "broken":
+            return _broken(3)
+        return results[key]
+
+    module = NativeModule("yielding", state_argument=True, exports=[
+        Export("one", "0r_i", export, yields=True)])
+    context = Context(modules=[module])
+    bound = context._states[0].lookup_function("one")
+    assert bound("tuple") == (1, 2)
+    assert bound("int") == (7,)
+    assert bound("float") == (1.5,)
+    assert bound("none") == (None,)
+    assert bound("list") == ([3],)
+    assert await bound("coroutine") == (20,)
+    assert await bound("generator") == (5,)
+    with pytest.raises(VMError) as caught:
+        bound("broken")
+    assert caught.value.status == StatusCode.INTERNAL and "yielding.one" in caught.value.message
+    assert isinstance(caught.value.__cause__, IndexError)
+
+
 def test_a_context_bound_to_its_exports_is_collected(bound_export_maker):
     """A state's bound exports refer to the state, which keeps them: a
     cycle the garbage collector must be able to see through and free."""
@@ -162,7 +202,7 @@ def test_a_context_bound_to_its_exports_is_collected(bound_export_maker):
     seen: list = []
     context = Context(modules=[stateful_table_module(seen)])
     state = context._states[0]
-    bound = state.lookup_function("one")
+    bound = state.lookup_function("one"), state.lookup_function("later")
     references = [weakref.ref(context), weakref.ref(state)]
     del context, state, bound
     gc.collect()
