@@ -39,6 +39,7 @@ from ._synchronous import run_sync
 from ._time_evaluator import TimeEvaluator
 from .hal import BufferView, Device, HalModule
 from .hal._allocator_statistics import check_limit
+from .hal._buffer_view import protected_input as _protected_input
 from .modules.io_parameters import IoParametersModule, ParameterIndex
 from .vm import (DEFAULT_MAX_DEPTH, DEFAULT_QUANTUM, DEFAULT_TIME_SLICE, Context, Function, Instance,
                  Module, StatusCode, VMError)
@@ -214,7 +215,7 @@ class Program:
         if function is None:
             function = name if name.__class__ is Function else self.lookup(name)
         return self.context.invoke(
-            function, *[_from_array(value, protect=True) if value.__class__ is numpy.ndarray
+            function, *[_protected_input(value) if value.__class__ is numpy.ndarray
                         or isinstance(value, numpy.ndarray) else value for value in arguments],
             timeout=timeout, convert=_as_arrays)
 
@@ -314,7 +315,6 @@ class Program:
         await self.close()
 
 
-_from_array = BufferView.from_array
 
 
 def _as_arrays(results: tuple) -> tuple:
