@@ -55,6 +55,11 @@ from asyncvm.vm import VMError, address_of
 from ._buffer import WHOLE_BUFFER, Buffer
 from ._native_library import LibraryExecutable, PreparedDispatch, native_replay
 
+try:
+    from ._workgroup_loop import resolve_slots as _resolve_slots
+except ImportError:  # no C loop: no plans either
+    _resolve_slots = None
+
 _DIRECT = (1 << 64) - 1
 """A planned binding's slot for a buffer recorded in the command (not a slot)."""
 
@@ -201,9 +206,14 @@ class ReplayPlan:
         """The binding table as ``run_dispatches`` takes it (four ints per
         slot), after giving the memory of every slot a dispatch binds a
         private copy if it must not be written (as the general replay does
-        before such a dispatch); None if an entry is not a plain buffer."""
+        before such a dispatch); None if an entry is not a plain buffer.
+        In C (``resolve_slots``) unless a slot needs its private copy."""
         if not binding_table:
             return ()
+        if _resolve_slots is not None:
+            values = _resolve_slots(binding_table, Buffer, self.dispatch_slots)
+            if values is not False:
+                return values
         values = []
         dispatch_slots = self.dispatch_slots
         for slot, (buffer, offset, length) in enumerate(binding_table):

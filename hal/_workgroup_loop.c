@@ -464,10 +464,168 @@ out:
                          (unsigned int)workgroup_index, result);
 }
 
+/* Interned attribute names resolve_slots reads. */
+static PyObject *name_allocation, *name_immutable, *name_storage, *name_offset, *name_length;
+
+/* An int attribute of ``object`` as a long long; 0 with an exception set
+ * when it is missing or not an int in range. */
+static int
+int_attribute(PyObject *object, PyObject *name, long long *out)
+{
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL) {
+        return 0;
+    }
+    *out = PyLong_AsLongLong(value);
+    Py_DECREF(value);
+    return !(*out == -1 && PyErr_Occurred());
+}
+
+/* An int of a binding-table entry: 1 when it is in [minimum, INT64_MAX), 0
+ * (no exception) when it is an int outside, -1 when it is not an int. */
+static int
+entry_int(PyObject *object, long long minimum, long long *out)
+{
+    if (!PyLong_Check(object)) {
+        return -1;
+    }
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(object, &overflow);
+    if (overflow != 0 || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return *out >= minimum && *out < INT64_MAX;
+}
+
+PyDoc_STRVAR(resolve_slots_doc,
+"resolve_slots(binding_table, buffer_type, dispatch_slots) -> tuple | None | False\n"
+"\n"
+"The binding table as run_dispatches takes it (four ints per slot: the\n"
+"address of the slot buffer's first byte, its length, the slot's offset and\n"
+"length; zeros for a null buffer), for a table of (buffer, offset, length)\n"
+"entries whose buffers are exactly ``buffer_type`` (hal's Buffer: the\n"
+"address is its allocation's storage's plus its offset). None when an entry\n"
+"is another object or has an offset or length out of range: the general\n"
+"replay then reports it. False, for the caller to resolve the table\n"
+"itself, when the table is not a tuple or list of 3-tuples of a buffer (or\n"
+"None) and two ints, or a slot in the set ``dispatch_slots`` holds memory that\n"
+"must not be written (``allocation.immutable``: it needs its private copy\n"
+"first). Does not release the GIL.");
+
+static PyObject *
+resolve_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "resolve_slots(binding_table, buffer_type, dispatch_slots)");
+        return NULL;
+    }
+    PyObject *table = args[0], *buffer_type = args[1], *dispatch_slots = args[2];
+    if (!(PyTuple_Check(table) || PyList_Check(table)) || !PyAnySet_Check(dispatch_slots)) {
+        Py_RETURN_FALSE;
+    }
+    /* Nothing below runs Python code on hal's buffers (slot attributes, a
+     * bool, a set of ints, numpy's buffer export), so a list cannot change
+     * while it is read; its size is checked each time all the same. */
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(table), slot;
+    PyObject *values = PyTuple_New(count * SLOT_FIELDS);
+    if (values == NULL) {
+        return NULL;
+    }
+    for (slot = 0; slot < count; ++slot) {
+        if (slot >= PySequence_Fast_GET_SIZE(table)) {
+            goto elsewhere; /* a list that shrank: Python's way */
+        }
+        PyObject *entry = PySequence_Fast_GET_ITEM(table, slot);
+        long long fields[SLOT_FIELDS] = {0, 0, 0, 0};
+        int field;
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
+            goto elsewhere;
+        }
+        PyObject *buffer = PyTuple_GET_ITEM(entry, 0);
+        if (buffer != Py_None) {
+            long long buffer_offset, buffer_length;
+            if ((PyObject *)Py_TYPE(buffer) != buffer_type) {
+                goto unresolved;
+            }
+            int offset_is = entry_int(PyTuple_GET_ITEM(entry, 1), 0, &fields[2]);
+            int length_is = entry_int(PyTuple_GET_ITEM(entry, 2), -1, &fields[3]);
+            if (offset_is < 0 || length_is < 0) {
+                goto elsewhere;
+            }
+            if (offset_is == 0 || length_is == 0) {
+                goto unresolved;
+            }
+            PyObject *allocation = PyObject_GetAttr(buffer, name_allocation);
+            if (allocation == NULL) {
+                goto failed;
+            }
+            PyObject *immutable = PyObject_GetAttr(allocation, name_immutable);
+            int must_copy = immutable == NULL ? -1 : PyObject_IsTrue(immutable);
+            Py_XDECREF(immutable);
+            if (must_copy == 1) {
+                PyObject *number = PyLong_FromSsize_t(slot);
+                must_copy = number == NULL ? -1 : PySet_Contains(dispatch_slots, number);
+                Py_XDECREF(number);
+            }
+            if (must_copy != 0) {
+                Py_DECREF(allocation);
+                if (must_copy < 0) {
+                    goto failed;
+                }
+                Py_DECREF(values);
+                Py_RETURN_FALSE;
+            }
+            PyObject *storage = PyObject_GetAttr(allocation, name_storage);
+            Py_DECREF(allocation);
+            if (storage == NULL) {
+                goto failed;
+            }
+            Py_buffer view;
+            if (PyObject_GetBuffer(storage, &view, PyBUF_SIMPLE) != 0) {
+                PyErr_Clear(); /* not plain contiguous memory: Python's way */
+                Py_DECREF(storage);
+                goto elsewhere;
+            }
+            uintptr_t address = (uintptr_t)view.buf;
+            PyBuffer_Release(&view);
+            Py_DECREF(storage);
+            if (!int_attribute(buffer, name_offset, &buffer_offset) ||
+                !int_attribute(buffer, name_length, &buffer_length)) {
+                goto failed;
+            }
+            fields[0] = (long long)(address + (uintptr_t)buffer_offset);
+            fields[1] = buffer_length;
+        }
+        for (field = 0; field < SLOT_FIELDS; ++field) {
+            PyObject *number = PyLong_FromLongLong(fields[field]);
+            if (number == NULL) {
+                goto failed;
+            }
+            PyTuple_SET_ITEM(values, slot * SLOT_FIELDS + field, number);
+        }
+    }
+    return values;
+
+unresolved:
+    Py_DECREF(values);
+    Py_RETURN_NONE;
+elsewhere:
+    Py_DECREF(values);
+    Py_RETURN_FALSE;
+failed:
+    Py_DECREF(values);
+    return NULL;
+}
+
 static PyMethodDef workgroup_loop_methods[] = {
     {"run_workgroups", run_workgroups, METH_VARARGS, run_workgroups_doc},
     {"run_dispatches", (PyCFunction)(void (*)(void))run_dispatches, METH_FASTCALL,
      run_dispatches_doc},
+    {"resolve_slots", (PyCFunction)(void (*)(void))resolve_slots, METH_FASTCALL,
+     resolve_slots_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -487,5 +645,14 @@ static struct PyModuleDef workgroup_loop_module = {
 PyMODINIT_FUNC
 PyInit__workgroup_loop(void)
 {
+    name_allocation = PyUnicode_InternFromString("allocation");
+    name_immutable = PyUnicode_InternFromString("immutable");
+    name_storage = PyUnicode_InternFromString("storage");
+    name_offset = PyUnicode_InternFromString("offset");
+    name_length = PyUnicode_InternFromString("length");
+    if (name_allocation == NULL || name_immutable == NULL || name_storage == NULL ||
+        name_offset == NULL || name_length == NULL) {
+        return NULL;
+    }
     return PyModuleDef_Init(&workgroup_loop_module);
 }

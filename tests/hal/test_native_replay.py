@@ -48,8 +48,8 @@ from asyncvm.hal import _native_library, _native_replay
 from asyncvm.hal._buffer import WHOLE_BUFFER
 from asyncvm.hal._command_buffer import BufferReference
 from asyncvm.hal._native_replay import ReplayPlan
-from asyncvm.vm import (Budget, CancellationToken, StatusCode, VMError, aligned_array,
-                        tracing)
+from asyncvm.vm import (Budget, CancellationToken, StatusCode, VMError, address_of,
+                        aligned_array, tracing)
 
 LLVM_CPU_BUILDS = {
     "system": ("--iree-hal-local-target-device-backends=llvm-cpu",
@@ -1177,3 +1177,58 @@ def test_run_dispatches_refuses_malformed_arguments(commands, direct, plan):
     # The plan still replays.
     assert commands.execute(scene.table()) is None
     assert scene.contents() == scene.expected()
+
+
+def test_slots_resolve_alike_in_c_and_in_python(plan, monkeypatch):
+    """``resolve_slots`` (C) gives exactly what the plan's Python resolution
+    gives, or hands the table to it: every entry shape a table may hold."""
+    from asyncvm.hal._workgroup_loop import resolve_slots
+
+    base = Buffer.allocate(256)
+    read_only = numpy.arange(8, dtype=numpy.uint32)
+    read_only.flags.writeable = False
+    tables = {
+        "buffers and a null": ((base.subspan(64, 128), 16, 32), (None, 5, 7),
+                               (Buffer.allocate(8), 0, -1)),
+        "a list": [(base, 0, -1), (None, 0, 0)],
+        "empty": (),
+        "not a buffer": ((base, 0, 8), ("memory", 0, 8)),
+        "a negative offset": ((base, -1, 8),),
+        "a length past 63 bits": ((base, 0, 1 << 63),),
+        "a float offset": ((base, 1.0, 8),),
+        "a list entry": ([base, 0, 8],),
+        "a short entry": ((base, 0),),
+        "a subclass": ((type("Mine", (Buffer,), {})(numpy.zeros(8, numpy.uint8)), 0, 8),),
+    }
+    # Read-only memory in a slot no dispatch binds resolves as it is; in one
+    # that a dispatch binds it needs its private copy: Python's way.
+    outside = max(plan.dispatch_slots) + 1
+    unbound = [(None, 0, 0)] * outside + [(Buffer.wrap(read_only), 0, -1)]
+    tables["read-only, unbound"] = tuple(unbound)
+    native = {name: resolve_slots(table, Buffer, plan.dispatch_slots)
+              for name, table in tables.items()}
+    assert native["a list"] != False and native["buffers and a null"] != False  # noqa: E712
+    assert {name for name, values in native.items() if values is False} == {
+        "a float offset", "a list entry", "a short entry"}
+    assert {name for name, values in native.items() if values is None} == {
+        "not a buffer", "a negative offset", "a length past 63 bits", "a subclass"}
+    first = tables["buffers and a null"][0][0]
+    assert native["buffers and a null"][:8] == (
+        address_of(first.allocation.storage) + first.offset, 128, 16, 32, 0, 0, 0, 0)
+    assert native["read-only, unbound"][-4] == address_of(read_only)
+    monkeypatch.setattr(_native_replay, "_resolve_slots", None)
+    for name, table in tables.items():
+        if native[name] is not False:
+            assert plan.slot_values(table) == native[name], name
+    bound = Buffer.wrap(read_only)
+    slot = min(plan.dispatch_slots)
+    table = tuple([(None, 0, 0)] * slot + [(bound, 0, -1)])
+    assert resolve_slots(table, Buffer, plan.dispatch_slots) is False
+    assert bound.allocation.immutable
+    monkeypatch.undo()
+    values = plan.slot_values(table)  # the Python way: a private copy first
+    assert not bound.allocation.immutable
+    assert values[slot * 4] == address_of(bound.allocation.storage) != address_of(read_only)
+    assert resolve_slots(table, Buffer, plan.dispatch_slots) == values
+    with pytest.raises(TypeError):
+        resolve_slots(table, Buffer)
