@@ -180,6 +180,8 @@ class Buffer:
         """The range [``offset``, ``offset + length``) as a buffer sharing
         this one's allocation; the whole range is this buffer itself, as
         ``iree_hal_buffer_subspan`` returns it. OUT_OF_RANGE outside it."""
+        if offset == 0 and (length == self.length or length == -1 or length == WHOLE_BUFFER):
+            return self  # the usual case (a view of a whole result buffer)
         length = self.resolve_length(offset, length)
         if offset == 0 and length == self.length:
             return self

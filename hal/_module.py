@@ -366,8 +366,12 @@ def buffer_view_buffer(state, view):
 
 
 def buffer_view_create(state, buffer, offset, length, element_type, encoding_type, shape):
-    buffer = _require(buffer, Buffer, "buffer").subspan(offset, _length(length))
-    return BufferView(buffer, shape, element_type & 0xFFFFFFFF, encoding_type)
+    """A view of [``offset``, ``offset + length``) of ``buffer`` (``subspan``
+    takes -1 and WHOLE_BUFFER as the rest of it)."""
+    if buffer.__class__ is not Buffer:
+        buffer = _require(buffer, Buffer, "buffer")
+    return BufferView(buffer.subspan(offset, length), shape, element_type & 0xFFFFFFFF,
+                      encoding_type)
 
 
 def buffer_view_dim(state, view, index):
@@ -550,14 +554,22 @@ def device_queue_execute_indirect(state, device, queue_affinity, wait, signal, c
     if not isinstance(command_buffer, CommandBuffer):
         raise _wrong_type(command_buffer, CommandBuffer, "command buffer")
     whole = False
-    for index, (buffer, offset, length) in enumerate(bindings):
-        if buffer is not None and not isinstance(buffer, Buffer):
-            raise _wrong_type(buffer, Buffer, f"bindings[{index}] buffer")
+    for buffer, offset, length in bindings:
+        if buffer.__class__ is not Buffer and buffer is not None:
+            _check_binding_buffers(bindings)
         if length == WHOLE_BUFFER:
             whole = True
     table = (tuple([(buffer, offset, _length(length)) for buffer, offset, length in bindings])
              if whole else tuple(bindings))
     _check_queue(device, wait, signal).queue_execute(wait, signal, command_buffer, table)
+
+
+def _check_binding_buffers(bindings) -> None:
+    """INVALID_ARGUMENT naming the first binding whose buffer is neither a
+    Buffer nor null."""
+    for index, (buffer, _, _) in enumerate(bindings):
+        if buffer is not None and not isinstance(buffer, Buffer):
+            raise _wrong_type(buffer, Buffer, f"bindings[{index}] buffer")
 
 
 def device_queue_fill(state, device, queue_affinity, wait, signal, target, offset, length,
