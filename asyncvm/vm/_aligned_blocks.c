@@ -117,6 +117,22 @@ static PyObject *make_block(Py_ssize_t length, int zeroed, char **data) {
 
 static PyObject *make_block(Py_ssize_t length, int zeroed, char **data);
 
+/* The (length, zeroed) arguments of ``block``: 1 when read, 0 with an
+ * exception set. */
+static int block_arguments(PyObject *const *arguments, Py_ssize_t count, Py_ssize_t *length,
+                           int *zeroed) {
+    if (count != 2) {
+        PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
+        return 0;
+    }
+    *length = PyNumber_AsSsize_t(arguments[0], PyExc_OverflowError);
+    if (*length == -1 && PyErr_Occurred()) {
+        return 0;
+    }
+    *zeroed = PyObject_IsTrue(arguments[1]);
+    return *zeroed >= 0;
+}
+
 /* -- counted blocks ------------------------------------------------------- */
 
 typedef struct {
@@ -181,16 +197,9 @@ PyDoc_STRVAR(counters_block_doc,
 "hold, nothing being counted or made.");
 
 static PyObject *counters_block(Counters *self, PyObject *const *arguments, Py_ssize_t count) {
-    if (count != 2) {
-        PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
-        return NULL;
-    }
-    Py_ssize_t length = PyNumber_AsSsize_t(arguments[0], PyExc_OverflowError);
-    if (length == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    int zeroed = PyObject_IsTrue(arguments[1]);
-    if (zeroed < 0) {
+    Py_ssize_t length;
+    int zeroed;
+    if (!block_arguments(arguments, count, &length, &zeroed)) {
         return NULL;
     }
     if (length < 0) {
@@ -269,16 +278,9 @@ PyDoc_STRVAR(block_doc,
 
 static PyObject *block(PyObject *self, PyObject *const *arguments, Py_ssize_t count) {
     (void)self;
-    if (count != 2) {
-        PyErr_SetString(PyExc_TypeError, "block(length, zeroed) takes two arguments");
-        return NULL;
-    }
-    Py_ssize_t length = PyNumber_AsSsize_t(arguments[0], PyExc_OverflowError);
-    if (length == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    int zeroed = PyObject_IsTrue(arguments[1]);
-    if (zeroed < 0) {
+    Py_ssize_t length;
+    int zeroed;
+    if (!block_arguments(arguments, count, &length, &zeroed)) {
         return NULL;
     }
     char *data;
