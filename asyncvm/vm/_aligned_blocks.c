@@ -208,18 +208,18 @@ static PyObject *counters_block(Counters *self, PyObject *const *arguments, Py_s
     }
     long long live = self->bytes_allocated - self->bytes_freed + (long long)length;
     long long previous_peak = self->peak;
-    if (live > self->peak) {
-        if (self->limit != 0 && live > self->limit) {
-            return PyLong_FromLongLong(live);
-        }
-        self->peak = live;
+    if (live > previous_peak && self->limit != 0 && live > self->limit) {
+        return PyLong_FromLongLong(live);
     }
-    Release *release = PyObject_New(Release, &ReleaseType);
+    Release *release = PyObject_New(Release, &ReleaseType); /* runs no Python code */
     if (release == NULL) {
         return NULL;
     }
     /* Counted before the block is made: a collection during its making may
      * free other blocks, which only adds to the frees. */
+    if (live > previous_peak) {
+        self->peak = live;
+    }
     self->allocations += 1;
     self->bytes_allocated += length;
     Py_INCREF(self);
