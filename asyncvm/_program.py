@@ -315,8 +315,6 @@ class Program:
         await self.close()
 
 
-
-
 def _as_arrays(results: tuple) -> tuple:
     """Buffer-view results as numpy arrays viewing their buffers."""
     return tuple([value.to_array() if value.__class__ is BufferView else value

@@ -9,8 +9,8 @@ that work once: its :class:`ReplayPlan` holds, per llvm-cpu dispatch, a
 record of 64-bit words (kernel, environment, dispatch state, workgroup state,
 binding arrays, workgroup counts, and per binding its table slot, offset and
 length); a run of consecutive dispatches is one *segment*, replayed by
-``run_dispatches`` in C with the GIL released once. Per execution Python
-only turns the binding table into four ints per slot.
+``run_dispatches`` in C with the GIL released once. Per execution one more C
+call (``resolve_slots``) turns the binding table into four ints per slot.
 
 The plan gives the same results and errors as the general replay
 (``CommandBuffer._run_from``), which it hands over to whenever it cannot do
@@ -64,7 +64,7 @@ _DIRECT = (1 << 64) - 1
 """A planned binding's slot for a buffer recorded in the command (not a slot)."""
 
 _STOPPED, _KERNEL_FAILED, _BAD_BINDING = 1, 2, 3
-"""``run_dispatches`` statuses (0: every dispatch ran)."""
+"""``run_dispatches`` statuses (it returns None when every dispatch ran)."""
 
 _INT64 = 1 << 63
 
