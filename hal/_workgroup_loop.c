@@ -481,7 +481,7 @@ int_attribute(PyObject *object, PyObject *name, long long *out)
     return !(*out == -1 && PyErr_Occurred());
 }
 
-/* An int of a binding-table entry: 1 when it is in [minimum, INT64_MAX), 0
+/* An int of a binding-table entry: 1 when it is in [minimum, INT64_MAX], 0
  * (no exception) when it is an int outside, -1 when it is not an int. */
 static int
 entry_int(PyObject *object, long long minimum, long long *out)
@@ -495,7 +495,7 @@ entry_int(PyObject *object, long long minimum, long long *out)
         PyErr_Clear();
         return 0;
     }
-    return *out >= minimum && *out < INT64_MAX;
+    return *out >= minimum;
 }
 
 PyDoc_STRVAR(resolve_slots_doc,

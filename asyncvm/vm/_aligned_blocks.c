@@ -115,8 +115,6 @@ static PyObject *make_block(Py_ssize_t length, int zeroed, char **data) {
     return pair;
 }
 
-static PyObject *make_block(Py_ssize_t length, int zeroed, char **data);
-
 /* The (length, zeroed) arguments of ``block``: 1 when read, 0 with an
  * exception set. */
 static int block_arguments(PyObject *const *arguments, Py_ssize_t count, Py_ssize_t *length,

@@ -136,7 +136,7 @@ bound_call(PyObject *callable, PyObject *const *arguments, size_t count_and_flag
             if (awaitable != 0) {
                 if (awaitable < 0) {
                     Py_DECREF(result);
-                    return NULL;
+                    return failed(self); /* as the export's own failure */
                 }
                 return result;
             }
@@ -194,20 +194,12 @@ bound_new(PyTypeObject *type, PyObject *arguments, PyObject *keywords)
     if (self == NULL) {
         return NULL;
     }
-    Py_INCREF(function);
-    self->function = function;
-    Py_INCREF(state);
-    self->state = state;
-    Py_INCREF(where);
-    self->where = where;
-    Py_INCREF(vm_error);
-    self->vm_error = vm_error;
-    Py_INCREF(export_failure);
-    self->export_failure = export_failure;
-    if (isawaitable != Py_None) {
-        Py_INCREF(isawaitable);
-        self->isawaitable = isawaitable;
-    }
+    self->function = Py_NewRef(function);
+    self->state = Py_NewRef(state);
+    self->where = Py_NewRef(where);
+    self->vm_error = Py_NewRef(vm_error);
+    self->export_failure = Py_NewRef(export_failure);
+    self->isawaitable = isawaitable == Py_None ? NULL : Py_NewRef(isawaitable);
     self->results = results;
     self->vectorcall = bound_call;
     return (PyObject *)self;

@@ -96,18 +96,18 @@ def yielding_export(function: Callable, where: str, calling_convention: str) -> 
     awaitable it returns goes to the invocation driver as it is, and must
     resolve to the result tuple (no wrapping coroutine: a suspended call
     keeps one frame less). An exception other than VMError raised by the
-    call becomes INTERNAL naming ``where``."""
+    call, or by the look at its result, becomes INTERNAL naming ``where``."""
     normalize = result_normalizer(calling_convention)
 
     def call(*arguments: Any) -> Any:
         try:
             result = function(*arguments)
+            if result.__class__ in _PLAIN_RESULTS or not inspect.isawaitable(result):
+                return normalize(result)
         except VMError:
             raise
         except Exception as error:
             raise export_failure(where, error) from error
-        if result.__class__ in _PLAIN_RESULTS or not inspect.isawaitable(result):
-            return normalize(result)
         return result
     return functools.wraps(function)(call)
 

@@ -1195,6 +1195,7 @@ def test_slots_resolve_alike_in_c_and_in_python(plan, monkeypatch):
         "not a buffer": ((base, 0, 8), ("memory", 0, 8)),
         "a negative offset": ((base, -1, 8),),
         "a length past 63 bits": ((base, 0, 1 << 63),),
+        "the largest offset": ((base, (1 << 63) - 1, 8),),
         "a float offset": ((base, 1.0, 8),),
         "a list entry": ([base, 0, 8],),
         "a short entry": ((base, 0),),

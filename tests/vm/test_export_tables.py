@@ -166,7 +166,15 @@ async def test_bound_yielding_rows_pass_awaitables_and_make_the_rest_tuples(boun
         yield from anyio.sleep(0).__await__()
         return (5,)
 
-    results = {"tuple": (1, 2), "int": 7, "float": 1.5, "none": None, "list": [3]}
+    class Unreadable:
+        """A result whose class cannot be asked for: inspect.isawaitable fails."""
+
+        @property
+        def __class__(self):
+            raise ValueError("no class to tell")
+
+    results = {"tuple": (1, 2), "int": 7, "float": 1.5, "none": None, "list": [3],
+               "unreadable": Unreadable()}
 
     def export(state, key):
         if key == "coroutine":
@@ -188,10 +196,12 @@ async def test_bound_yielding_rows_pass_awaitables_and_make_the_rest_tuples(boun
     assert bound("list") == ([3],)
     assert await bound("coroutine") == (20,)
     assert await bound("generator") == (5,)
-    with pytest.raises(VMError) as caught:
-        bound("broken")
-    assert caught.value.status == StatusCode.INTERNAL and "yielding.one" in caught.value.message
-    assert isinstance(caught.value.__cause__, IndexError)
+    for key, cause in (("broken", IndexError), ("unreadable", ValueError)):
+        with pytest.raises(VMError) as caught:
+            bound(key)
+        assert caught.value.status == StatusCode.INTERNAL
+        assert "yielding.one" in caught.value.message
+        assert isinstance(caught.value.__cause__, cause)
 
 
 def test_a_context_bound_to_its_exports_is_collected(bound_export_maker):
