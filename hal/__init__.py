@@ -9,7 +9,7 @@ from ._allocator_statistics import AllocatorSnapshot
 from ._buffer import Buffer
 from ._buffer_view import BufferView
 from ._command_buffer import CommandBuffer
-from ._device import DRIVERS, Device
+from ._device import DEFAULT_INLINE_LIMIT, DRIVERS, Device
 from ._element_type import ElementType
 from ._executable import DispatchState, Executable, ExecutableLoaders
 from ._fence import Fence
@@ -20,7 +20,8 @@ from ._native_loaders import native_loaders
 from ._semaphore import MAX_VALUE, Semaphore
 from ._wakeup import Wakeup
 
-__all__ = ["AllocatorSnapshot", "Buffer", "BufferView", "CommandBuffer", "DRIVERS", "Device", "DispatchState",
+__all__ = ["AllocatorSnapshot", "Buffer", "BufferView", "CommandBuffer", "DEFAULT_INLINE_LIMIT",
+           "DRIVERS", "Device", "DispatchState",
            "EmbeddedElfExecutable",
            "ElementType", "Fence", "HAL_MODULE_VERSION", "HalModule", "MAX_VALUE", "Semaphore", "SystemLibraryExecutable",
            "Wakeup", "WorkgroupLoopWarning", "native_loaders", "Executable", "ExecutableLoaders"]

@@ -14,6 +14,7 @@ binds it (see ``_buffer``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -93,7 +94,7 @@ pays for one; IREE's memoized command buffers are executed on every call."""
 
 class CommandBuffer:
     __slots__ = ("modes", "categories", "binding_capacity", "commands", "finalized", "_plan",
-                 "__weakref__")
+                 "run_seconds", "__weakref__")
 
     def __init__(self, modes: int = 0, categories: int = 0, binding_capacity: int = 0) -> None:
         self.modes = modes
@@ -103,6 +104,9 @@ class CommandBuffer:
         self.finalized = False
         # executions so far (an int), then its ReplayPlan, or False: none can serve it
         self._plan: ReplayPlan | int | bool = 0
+        # The processor seconds its latest execution on a local-task device
+        # took (infinite before the first): see Device.inline_limit.
+        self.run_seconds = math.inf
 
     def _record(self, command: tuple) -> None:
         if self.finalized:

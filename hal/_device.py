@@ -19,7 +19,13 @@ are busy, and splitting would only add hand-offs. Operations with no work to
 do (alloca, dealloca, an execute without a command buffer) whose wait is
 already reached signal inline, on the submitting thread, instead of costing a
 trip through the pool; with a wait still pending they go to a worker like any
-other operation.
+other operation. So does a short execution: a command buffer whose latest
+execution took at most the device's ``inline_limit`` of processor time (50
+µs by default), submitted with its wait reached, runs inline as on
+``local-sync`` — a trip to a worker and back to the waiting event loop
+costs more than the work. The first execution of a command buffer goes to
+a worker (its cost is not known yet), and so does the next one after an
+execution that took longer.
 
 Work submitted by an invocation carries its cancellation token
 (:func:`asyncvm.vm.current_cancellation`): once the invocation is cancelled
@@ -40,6 +46,7 @@ import concurrent.futures
 import fnmatch
 import itertools
 import math
+import numbers
 import os
 import threading
 import time
@@ -61,6 +68,11 @@ DRIVERS = ("local-sync", "local-task")
 
 SLICES_PER_WORKER = 4
 """How finely ``Device.for_each`` cuts a parallel dispatch, per worker."""
+
+DEFAULT_INLINE_LIMIT = 50e-6
+"""``Device.inline_limit`` of a new ``local-task`` device, in seconds: below
+what handing an operation to a worker and waking its event loop afterwards
+costs on common machines (tens of microseconds each way)."""
 
 
 class Device:
@@ -88,6 +100,7 @@ class Device:
         self._queue_pool = self._workgroup_pool = None
         self._running = 0  # queue operations running on local-task workers now
         self._running_lock = threading.Lock()
+        self._helped = _HelperTime()
         self._allocator_statistics = statistics
         # How long local-sync work runs on an event loop's thread before it
         # lets the loop run (see _Slices).
@@ -96,7 +109,9 @@ class Device:
         # dispatch of the command buffers this device executes (see
         # CommandBuffer.execute); None runs them directly. Set by instruments.
         self.dispatch_hook: Callable | None = None
+        self._inline_limit = 0.0  # see inline_limit
         if driver == "local-task":
+            self._inline_limit = DEFAULT_INLINE_LIMIT
             self.workers = workers or os.cpu_count() or 1
             # Queue work and workgroups use separate pools, so a queue operation
             # waiting for its workgroups can never starve them of threads.
@@ -124,6 +139,7 @@ class Device:
         bounds = [count * i // slices for i in range(slices + 1)]
         claim = itertools.count().__next__  # atomic under the GIL
         failures: list[BaseException] = []
+        helper_seconds: list[float] = []
 
         def work() -> None:
             while not failures:
@@ -135,11 +151,19 @@ class Device:
                 except BaseException as error:  # the first failure is raised below
                     failures.append(error)
 
-        helpers = [self._workgroup_pool.submit(work)
+        def helped() -> None:
+            began = time.thread_time()
+            work()
+            helper_seconds.append(time.thread_time() - began)
+
+        helpers = [self._workgroup_pool.submit(helped)
                    for _ in range(min(self.workers, slices) - 1)]
         work()
         for helper in helpers:
             helper.result()
+        # The helpers' processor time belongs to the execution that called
+        # this (see _Execution): with its own, what it would cost inline.
+        self._helped.seconds += sum(helper_seconds)
         if failures:
             error = failures[0]
             failures.clear()  # no cycle: this frame -> the list -> the error -> its traceback
@@ -147,6 +171,26 @@ class Device:
                 raise error
             finally:
                 del error
+
+    @property
+    def inline_limit(self) -> float:
+        """On ``local-task``: an execution whose command buffer's latest
+        execution took at most this many seconds of processor time runs
+        inline, on the submitting thread, when its wait is already reached
+        (see the module's docstring). 0 sends every execution to a worker;
+        ``DEFAULT_INLINE_LIMIT`` on a new local-task device. Setting it is
+        VMError INVALID_ARGUMENT unless it is a real number, not negative.
+        No effect on ``local-sync``, which runs everything inline."""
+        return self._inline_limit
+
+    @inline_limit.setter
+    def inline_limit(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) \
+                or not seconds >= 0:
+            raise VMError(StatusCode.INVALID_ARGUMENT,
+                          f"inline_limit must be a number of seconds, not negative "
+                          f"(got {seconds!r})")
+        self._inline_limit = float(seconds)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -207,8 +251,11 @@ class Device:
         is nothing to do but order the fences.
         """
         tracer = active_tracer()
-        if tracer is None and self._queue_pool is None and (wait is None or wait.quietly_reached()):
-            # local-sync, waits met: the work runs now, with no operation
+        if tracer is None and (wait is None or wait.quietly_reached()) and (
+                self._queue_pool is None or work is None
+                or (work.__class__ is _Execution and work.runs_inline())):
+            # Waits met, on local-sync, or on local-task with nothing to run
+            # or a short execution: the work runs now, with no operation
             # object and no callback registered on the wait's semaphores.
             _run_and_signal(work, signal, None)
             return
@@ -286,6 +333,14 @@ def _as_failure(error: Exception) -> VMError:
     return VMError(StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
 
 
+class _HelperTime(threading.local):
+    """Per thread: the processor seconds that ``Device.for_each``'s helpers
+    spent for the thread's dispatches, since the thread last set it to 0 (a
+    queue worker does, before each execution it runs)."""
+
+    seconds = 0.0
+
+
 class _Execution:
     """The work of ``queue_execute``: a command buffer replayed with a binding
     table on a device, for an invocation (``token``: its cancellation, None
@@ -293,12 +348,14 @@ class _Execution:
     The device's ``dispatch_hook`` is read when it runs.
 
     Calling it runs the commands. On a local-task worker they run to the
-    end, stopping only if the token is cancelled. On local-sync they run
-    under a :class:`~asyncvm.vm.Budget` of one ``time_slice``: what is left
-    when it passes comes back as a :class:`_Slices` for the caller to go on
-    with; None means everything ran."""
+    end, stopping only if the token is cancelled. On local-sync, and inline
+    on local-task (see :meth:`runs_inline`), they run under a
+    :class:`~asyncvm.vm.Budget` of one ``time_slice``: what is left when it
+    passes comes back as a :class:`_Slices` for the caller to go on with;
+    None means everything ran. On local-task the command buffer's
+    ``run_seconds`` records how long it took."""
 
-    __slots__ = ("command_buffer", "binding_table", "device", "token")
+    __slots__ = ("command_buffer", "binding_table", "device", "token", "inline")
 
     def __init__(self, command_buffer: CommandBuffer, binding_table, device: Device,
                  token: CancellationToken | None) -> None:
@@ -306,29 +363,55 @@ class _Execution:
         self.binding_table = binding_table
         self.device = device
         self.token = token
+        self.inline = False
+
+    def runs_inline(self) -> bool:
+        """On local-task: whether its command buffer's latest execution took
+        at most the device's ``inline_limit`` (then, its wait reached, the
+        caller runs it now, on its own thread); marks it so when it does."""
+        self.inline = self.command_buffer.run_seconds <= self.device._inline_limit
+        return self.inline
 
     def __call__(self) -> "_Slices | None":
         device = self.device
         token = self.token
+        command_buffer = self.command_buffer
         if token is not None and token.error is not None:
             # Cancelled while it waited its turn: none of it runs.
             token.check()
-        if device._queue_pool is not None:  # a worker thread: never pauses
-            self.command_buffer.execute(self.binding_table, device.for_each,
-                                        device.dispatch_hook,
-                                        None if token is None else Budget(token))
+        if device._queue_pool is not None and not self.inline:
+            # A worker thread: never pauses. Measured in processor time (this
+            # thread's and its workgroup helpers'), which leaves out the time
+            # spent waiting for the interpreter lock or preempted: what it
+            # would cost on the submitting thread.
+            helped = device._helped
+            helped.seconds = 0.0
+            began = time.thread_time()
+            command_buffer.execute(self.binding_table, device.for_each, device.dispatch_hook,
+                                   None if token is None else Budget(token))
+            command_buffer.run_seconds = time.thread_time() - began + helped.seconds
             return None
+        inline = self.inline
+        if inline:
+            began = time.thread_time()
         budget = Budget(token, time.perf_counter() + device.time_slice)
-        # local-sync runs every dispatch's workgroups in order on this thread.
-        rest = self.command_buffer.execute(self.binding_table, run_in_order,
-                                           device.dispatch_hook, budget)
+        # Every dispatch's workgroups run in order on this thread.
+        rest = command_buffer.execute(self.binding_table, run_in_order,
+                                      device.dispatch_hook, budget)
+        if rest is not None:
+            try:
+                # A dispatch may hand back its rest before it ran at all
+                # (VMVX): the first slice is still this one's.
+                next(rest)
+            except StopIteration:
+                rest = None
+        if inline:
+            # This thread's processor time, as on a worker. Paused: it did
+            # not end in one time slice, so the next goes to a worker (which
+            # measures it again).
+            command_buffer.run_seconds = (time.thread_time() - began if rest is None
+                                          else math.inf)
         if rest is None:
-            return None
-        try:
-            # A dispatch may hand back its rest before it ran at all (VMVX):
-            # the first slice is still this one's.
-            next(rest)
-        except StopIteration:
             return None
         return _Slices(rest, budget, device.time_slice)
 
