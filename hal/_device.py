@@ -60,6 +60,7 @@ from ._buffer import Buffer
 from ._command_buffer import CommandBuffer
 from ._executable import ExecutableLoaders, run_in_order
 from ._fence import Fence
+from ._native_library import workgroup_team
 from ._native_loaders import native_loaders
 from ._queue_workers import QueueWorkers
 from ._wakeup import loop_scheduler
@@ -97,7 +98,7 @@ class Device:
         self.identifier = driver
         self.loaders = loaders if loaders is not None else native_loaders()
         self.workers = 1
-        self._queue_pool = self._workgroup_pool = None
+        self._queue_pool = self._workgroup_pool = self._team = None
         self._running = 0  # queue operations running on local-task workers now
         self._running_lock = threading.Lock()
         self._helped = _HelperTime()
@@ -118,6 +119,8 @@ class Device:
             self._queue_pool = QueueWorkers(self.workers, "asyncvm-queue")
             self._workgroup_pool = concurrent.futures.ThreadPoolExecutor(
                 self.workers, thread_name_prefix="asyncvm-workgroup")
+            # Native threads for llvm-cpu dispatches (None without the C extension).
+            self._team = workgroup_team(self.workers - 1) if self.workers > 1 else None
 
     def for_each(self, count: int, body: Callable[[int, int], None]) -> None:
         """Runs ``body(first, end)`` over slices of ``range(count)``, in parallel
@@ -128,13 +131,22 @@ class Device:
         per worker, and this thread and the helpers it wakes each claim the
         next unclaimed slice until none is left: a thread that the system
         delays (two cores shared with other work) then holds up only its
-        current slice, not a fixed half of the dispatch.
+        current slice, not a fixed half of the dispatch. A ``body`` with a
+        ``spread_on`` that is not None (a native dispatch's, see
+        hal/_native_library.py) runs instead as ``spread_on(team)`` on the
+        device's native workgroup team when it has one: the workgroups one
+        by one on this thread and the team's, with no Python thread woken.
         """
         if self._workgroup_pool is None or count < 2 or self.workers < 2 \
                 or self._running >= self.workers:
             if count:
                 body(0, count)
             return
+        if self._team is not None:
+            spread_on = getattr(body, "spread_on", None)
+            if spread_on is not None:
+                self._helped.seconds += spread_on(self._team)
+                return
         slices = min(self.workers * SLICES_PER_WORKER, count)
         bounds = [count * i // slices for i in range(slices + 1)]
         claim = itertools.count().__next__  # atomic under the GIL

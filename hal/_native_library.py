@@ -20,7 +20,10 @@ and one GIL release. Without it, or with :data:`NATIVE_WORKGROUP_LOOP` set
 to False, a Python loop calls each workgroup through ctypes, releasing and
 re-taking the GIL every time; the answers are the same. A missing extension
 is reported once, as a :class:`WorkgroupLoopWarning`, by the first dispatch
-that wanted it.
+that wanted it. With the C loop, a dispatch that a ``local-task`` device
+spreads over its cores runs on that device's :func:`workgroup_team` (native
+threads that claim workgroups one by one, see hal/_workgroup_team.c) when
+the optional extension ``asyncvm.hal._workgroup_team`` was built too.
 
 Loaded native code runs with the rights of this process: a ``.vmfb`` from an
 untrusted source is code.
@@ -50,6 +53,10 @@ except ImportError as error:  # built without a C compiler: the Python loop belo
     _workgroup_loop_import_error: str | None = f"{type(error).__name__}: {error}"
 else:
     _workgroup_loop_import_error = None
+try:
+    from ._workgroup_team import WorkgroupTeam as _WorkgroupTeam
+except ImportError:  # built without a C compiler: slices go to Python threads
+    _WorkgroupTeam = None
 
 NATIVE_WORKGROUP_LOOP = True
 """Whether dispatches run their workgroup loop in C (``hal._workgroup_loop``)
@@ -84,6 +91,14 @@ def _workgroup_loop():
             "the slower Python workgroup loop. Reinstall asyncvm where a C compiler is "
             "present to build it.", WorkgroupLoopWarning, stacklevel=3)
     return _run_workgroups
+
+
+def workgroup_team(helpers: int):
+    """A new team of ``helpers`` native threads for a device's dispatches
+    (see hal/_workgroup_team.c), owned by the caller; None when the
+    extension was not built. The threads start with its first dispatch and
+    end when it is collected."""
+    return None if _WorkgroupTeam is None else _WorkgroupTeam(helpers)
 
 
 def native_replay():
@@ -376,13 +391,10 @@ class LibraryExecutable:
             return None
         token = budget.token if budget is not None else None
         stop_flag = token.flag_address if token is not None else 0
-
-        def run_slice(first: int, end: int) -> None:
-            if run(first, end, 0, stop_flag) < end:  # stopped by the token
-                self._check_stop(ordinal, budget)
-
         try:
-            state.for_each(total, run_slice)
+            state.for_each(total, _WorkgroupSlices(self, ordinal, run, stop_flag, budget,
+                                                   None if loop is None else prepared,
+                                                   count_x, plane, total))
         finally:
             self._release(key, prepared)
         return None
@@ -499,6 +511,47 @@ class LibraryExecutable:
 
     def _open(self, data: bytes) -> int:
         raise NotImplementedError
+
+
+class _WorkgroupSlices:
+    """The ``for_each`` body of one native dispatch: ``slices(first, end)``
+    runs workgroups ``first`` to ``end - 1`` on this thread. With the C loop
+    it also has ``spread_on(team)``: every workgroup at once on this thread
+    and a :func:`workgroup_team`'s threads, which a device that spreads the
+    dispatch calls instead of slicing it (it returns the processor seconds
+    the team's threads spent). Either raises the dispatch's VMError: the
+    token's, once cancelled, or INTERNAL for a failing kernel."""
+
+    __slots__ = ("executable", "ordinal", "run", "stop_flag", "budget", "prepared",
+                 "count_x", "plane", "total")
+
+    def __init__(self, executable: "LibraryExecutable", ordinal: int, run, stop_flag: int,
+                 budget, prepared: "PreparedDispatch | None", count_x: int, plane: int,
+                 total: int) -> None:
+        self.executable, self.ordinal, self.run = executable, ordinal, run
+        self.stop_flag, self.budget, self.prepared = stop_flag, budget, prepared
+        self.count_x, self.plane, self.total = count_x, plane, total
+
+    def __call__(self, first: int, end: int) -> None:
+        if self.run(first, end, 0, self.stop_flag) < end:  # stopped by the token
+            self.executable._check_stop(self.ordinal, self.budget)
+
+    @property
+    def spread_on(self):
+        """The team runner, or None with the Python loop (no C kernels' loop)."""
+        return None if self.prepared is None else self._spread_on
+
+    def _spread_on(self, team) -> float:
+        executable, ordinal, prepared = self.executable, self.ordinal, self.prepared
+        result, stopped, helper_ns = team.run(
+            executable._entry_addresses[ordinal], executable._environment_address,
+            prepared.address, prepared.workgroup_address, self.count_x, self.plane, 0,
+            self.total, self.stop_flag)
+        if result != 0:
+            raise executable._failed(ordinal, result, stopped, self.count_x, self.plane)
+        if stopped < self.total:  # stopped by the token
+            executable._check_stop(ordinal, self.budget)
+        return helper_ns / 1e9
 
 
 class SystemLibraryExecutable(LibraryExecutable):

@@ -1,0 +1,272 @@
+"""The native workgroup team of a local-task device (hal/_workgroup_team.c).
+
+A dispatch that a ``local-task`` device spreads over its cores runs its
+workgroups on the calling thread and the team's native threads, claimed one
+by one. On a small executable library built with the C compiler:
+
+* every workgroup runs once, with its ids; the team's threads take part,
+  each with its own processor id and its own local memory of the export's
+  size; their processor time is counted for the execution;
+* a failing kernel fails the dispatch INTERNAL naming its workgroup, every
+  workgroup before it having run;
+* two dispatches at once on one team both run whole (the second on its
+  own thread);
+* ``WorkgroupTeam`` refuses malformed arguments; its threads end when it is
+  collected, and a forked child's team starts its own.
+
+On a program compiled by iree-compile for llvm-cpu: its dispatches go
+through the team and the answers are IREE's, on both event loops.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy
+import pytest
+
+from asyncvm.hal import Buffer, Device, DispatchState, SystemLibraryExecutable
+from asyncvm.hal import _native_library
+from asyncvm.vm import StatusCode, VMError
+
+from _executable_libraries import compile_library
+
+_workgroup_team = pytest.importorskip(
+    "asyncvm.hal._workgroup_team", reason="hal._workgroup_team was not built (no C compiler)")
+WorkgroupTeam = _workgroup_team.WorkgroupTeam
+
+TEAM_LIBRARY = r"""
+// mark: each workgroup writes its linear index + 1 into binding 0 and its
+// processor id into binding 1; in between it keeps its processor id in its
+// local memory for constant 0 spins and writes 0xdead into binding 1
+// instead if the local memory changed meanwhile (shared with another
+// thread) or has the wrong size. fail_at: as mark, but workgroup
+// (constants 1, 2, 3) returns 9.
+#include "library_abi.h"
+
+static int mark_one(const struct dispatch *d, const struct workgroup *w) {
+  uint32_t linear = (w->z * d->count_y + w->y) * d->count_x + w->x;
+  volatile uint32_t *local = (volatile uint32_t *)w->local_memory;
+  uint32_t kept = w->processor_id * 2654435761u + linear, spin;
+  int intact = w->local_memory_size == 4096;
+  local[0] = kept;
+  for (spin = 0; spin < d->constants[0]; ++spin) {
+    if (local[0] != kept) intact = 0;
+  }
+  ((uint32_t *)d->bindings[0])[linear] = linear + 1;
+  ((uint32_t *)d->bindings[1])[linear] = intact && local[0] == kept ? w->processor_id : 0xdead;
+  return 0;
+}
+static int mark(const void *e, const struct dispatch *d, const struct workgroup *w) {
+  (void)e; return mark_one(d, w);
+}
+static int fail_at(const void *e, const struct dispatch *d, const struct workgroup *w) {
+  (void)e;
+  if (w->x == d->constants[1] && w->y == d->constants[2] && w->z == d->constants[3]) return 9;
+  return mark_one(d, w);
+}
+
+static const struct header header = {6, "team", 0, 0};
+static const entry entries[] = {mark, fail_at};
+static const struct attributes attributes[2] = {{0, 1, 1, 2, 1, 1, 1, 0, {0}},
+                                                 {0, 1, 4, 2, 1, 1, 1, 0, {0}}};
+static const char *const names[] = {"mark", "fail_at"};
+static const struct library library = {
+  &header, {0, NULL}, {2, entries, attributes, NULL, NULL, names, NULL, NULL, NULL, NULL},
+  0, {0}};
+
+const struct header **iree_hal_executable_library_query(uint32_t version, const void *env) {
+  (void)env;
+  return version >= 6 ? (const struct header **)&library : NULL;
+}
+"""
+
+SPINS = 200_000
+"""Spins per workgroup: a fraction of a millisecond, long enough that the
+team's threads are awake and take part."""
+
+
+@pytest.fixture(autouse=True)
+def native_loop(monkeypatch):
+    """The team serves the C workgroup loop only."""
+    if _native_library._run_workgroups is None:
+        pytest.skip("hal._workgroup_loop was not built")
+    monkeypatch.setattr(_native_library, "NATIVE_WORKGROUP_LOOP", True)
+
+
+@pytest.fixture(scope="module")
+def team_library(tmp_path_factory) -> bytes:
+    return compile_library(tmp_path_factory.mktemp("team"), "team", TEAM_LIBRARY)
+
+
+def dispatch(device: Device, executable, ordinal: int, count, constants, marks=None):
+    """Runs one dispatch spread by ``device``; returns (indices, processor
+    ids) as the workgroups marked them, into ``marks`` (a list) too, which
+    holds them also when the dispatch raises."""
+    total = count[0] * count[1] * count[2]
+    indices, processors = Buffer.allocate(4 * total), Buffer.allocate(4 * total)
+    for buffer in (indices, processors):
+        buffer.bytes_view(0, 4 * total)[:] = 0
+    marks = [] if marks is None else marks
+    marks += [indices.array(numpy.uint32, (total,)), processors.array(numpy.uint32, (total,))]
+    executable.dispatch(ordinal, DispatchState(
+        count, constants, ((indices, 0, 4 * total), (processors, 0, 4 * total)),
+        device.for_each))
+    return tuple(marks)
+
+
+def test_every_workgroup_runs_once_on_the_team(team_library):
+    device = Device("local-task", workers=2)
+    assert device._team is not None and device._team.helpers == 1
+    executable = SystemLibraryExecutable(team_library)
+    device._helped.seconds = 0.0
+    indices, processors = dispatch(device, executable, 0, (8, 4, 2), (SPINS,))
+    numpy.testing.assert_array_equal(indices, numpy.arange(1, 65, dtype=numpy.uint32))
+    assert 0xdead not in processors, "a workgroup's local memory was shared or mis-sized"
+    # The caller is processor 0, the team's thread processor 1.
+    assert set(processors.tolist()) == {0, 1}
+    assert device._helped.seconds > 0
+
+
+def test_a_failing_kernel_names_its_workgroup(team_library):
+    device = Device("local-task", workers=2)
+    executable = SystemLibraryExecutable(team_library)
+    count, failing = (8, 4, 2), (3, 2, 1)
+    failing_index = (failing[2] * count[1] + failing[1]) * count[0] + failing[0]
+    marks = []
+    with pytest.raises(VMError) as caught:
+        dispatch(device, executable, 1, count, (SPINS // 10, *failing), marks)
+    assert caught.value.status == StatusCode.INTERNAL
+    assert "dispatch of fail_at failed: the kernel returned 9 (workgroup 3, 2, 1)" \
+        in str(caught.value)
+    indices = marks[0]
+    # Claimed in order: every one before the failing one was claimed first and
+    # ran to its end; the failing one wrote nothing; later ones may have run.
+    numpy.testing.assert_array_equal(indices[:failing_index],
+                                     numpy.arange(1, failing_index + 1, dtype=numpy.uint32))
+    assert indices[failing_index] == 0
+
+
+def test_two_dispatches_at_once_share_one_team(team_library):
+    device = Device("local-task", workers=4)  # queue workers idle: both would spread
+    executable = SystemLibraryExecutable(team_library)
+    start = threading.Barrier(2, timeout=30)
+    outcomes = []
+
+    def run():
+        start.wait()
+        outcomes.append(dispatch(device, executable, 0, (16, 2, 1), (SPINS,)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == 2
+    for indices, processors in outcomes:
+        numpy.testing.assert_array_equal(indices, numpy.arange(1, 33, dtype=numpy.uint32))
+        assert 0xdead not in processors
+
+
+def task_count() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc/self/task")
+def test_the_threads_end_with_the_team(team_library):
+    executable = SystemLibraryExecutable(team_library)
+    device = Device("local-task", workers=2)
+    device._team = None  # only the team made here
+    before = task_count()
+    team = WorkgroupTeam(3)
+    assert task_count() == before  # started by the first run
+    device._team = team
+    dispatch(device, executable, 0, (8, 1, 1), (SPINS,))
+    assert task_count() == before + 3
+    device._team = team = None
+    assert task_count() == before
+
+
+def test_malformed_arguments_are_refused():
+    with pytest.raises(ValueError):
+        WorkgroupTeam(0)
+    with pytest.raises(TypeError):
+        WorkgroupTeam("two")
+    team = WorkgroupTeam(1)
+    with pytest.raises(RuntimeError):
+        team.__init__(1)
+    address = 64
+    with pytest.raises(ValueError, match="past end"):
+        team.run(address, address, address, address, 1, 1, 5, 4)
+    with pytest.raises(ValueError, match="multiple"):
+        team.run(address, address, address, address, 3, 4, 0, 4)
+    with pytest.raises(ValueError, match="16 bits"):
+        team.run(address, address, address, address, 1, 1, 0, 1 << 17)
+    with pytest.raises(ValueError, match="null address"):
+        team.run(0, address, address, address, 1, 1, 0, 4)
+    with pytest.raises(TypeError):
+        team.run(1.5, address, address, address, 1, 1, 0, 4)
+    assert team.run(address, address, address, address, 1, 1, 3, 3) == (0, 3, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_threads(team_library):
+    executable = SystemLibraryExecutable(team_library)
+    device = Device("local-task", workers=2)
+    dispatch(device, executable, 0, (8, 1, 1), (SPINS,))  # the parent's threads run
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            indices, processors = dispatch(device, executable, 0, (8, 4, 1), (SPINS,))
+            if (indices == numpy.arange(1, 33)).all() and 0xdead not in processors:
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+MULTI_WORKGROUP_PROGRAM = """
+func.func @layer(%x: tensor<96x256xf32>, %w: tensor<256x160xf32>, %b: tensor<96x160xf32>)
+    -> tensor<96x160xf32> {
+  %zero = arith.constant 0.0 : f32
+  %empty = tensor.empty() : tensor<96x160xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<96x160xf32>) -> tensor<96x160xf32>
+  %mm = linalg.matmul ins(%x, %w : tensor<96x256xf32>, tensor<256x160xf32>)
+                      outs(%init : tensor<96x160xf32>) -> tensor<96x160xf32>
+  %sum = arith.addf %mm, %b : tensor<96x160xf32>
+  %relu = arith.maximumf %sum, %init : tensor<96x160xf32>
+  return %relu : tensor<96x160xf32>
+}
+"""
+
+
+@pytest.mark.anyio
+async def test_a_compiled_program_runs_on_the_team(compile_mlir, tmp_path, monkeypatch):
+    pytest.importorskip("iree.runtime", reason="iree.runtime (iree-base-runtime) is not installed")
+    import asyncvm
+    from _batch_model import LLVM_CPU
+    from _iree_reference import iree_tensor_results
+
+    source = tmp_path / "layer.mlir"
+    source.write_text(MULTI_WORKGROUP_PROGRAM)
+    vmfb = compile_mlir(source, *LLVM_CPU)
+    spread = []
+    original = _native_library._WorkgroupSlices._spread_on
+
+    def counting(self, team):
+        spread.append(self.total)
+        return original(self, team)
+
+    monkeypatch.setattr(_native_library._WorkgroupSlices, "_spread_on", counting)
+    random = numpy.random.default_rng(5)
+    arguments = [random.standard_normal(shape).astype(numpy.float32)
+                 for shape in [(96, 256), (256, 160), (96, 160)]]
+    expected = iree_tensor_results(vmfb, "layer", arguments)
+    program = asyncvm.load(vmfb, device="local-task")
+    for _ in range(3):
+        (result,) = await program.invoke("layer", *arguments)
+        assert result.tobytes() == numpy.asarray(expected[0]).tobytes()
+    assert len(spread) >= 3 and all(total > 1 for total in spread)
