@@ -56,6 +56,7 @@ class GatedDevice(Device):
 
     def __init__(self) -> None:
         super().__init__("local-task")
+        self.inline_limit = 0  # every execution on a worker, through the gate
         self.started = threading.Event()
         self.release = threading.Event()
 

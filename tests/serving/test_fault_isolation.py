@@ -38,6 +38,7 @@ class FailingDevice(Device):
 
     def __init__(self, fail_dispatch: int) -> None:
         super().__init__("local-task")
+        self.inline_limit = 0  # every dispatch through for_each below
         self.fail_dispatch = fail_dispatch
         self._count = 0
         self._lock = threading.Lock()
