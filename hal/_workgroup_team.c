@@ -23,6 +23,7 @@
 #include <Python.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -218,16 +219,24 @@ helper_main(void *argument)
     return NULL;
 }
 
-/* Starts the helpers not running yet; fewer start if the system refuses. */
+/* Starts the helpers not running yet; fewer start if the system refuses.
+ * They block every signal, so that signals reach the interpreter's threads
+ * and never interrupt a kernel. */
 static void
 start_helpers(WorkgroupTeam *team)
 {
+    sigset_t all, previous;
     if (team->owner != getpid()) {
         /* A child of a fork: the parent's helpers are not here. */
         team->started = 0;
         team->sleeping = 0;
         team->owner = getpid();
     }
+    if (team->started == team->helper_count) {
+        return;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
     while (team->started < team->helper_count) {
         asyncvm_helper *helper = &team->helpers[team->started];
         helper->team = team;
@@ -235,8 +244,12 @@ start_helpers(WorkgroupTeam *team)
         if (pthread_create(&team->threads[team->started], NULL, helper_main, helper) != 0) {
             break;
         }
+#if defined(__linux__)
+        pthread_setname_np(team->threads[team->started], "asyncvm-team");
+#endif
         team->started++;
     }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
 }
 
 static int
@@ -465,9 +478,10 @@ static PyGetSetDef team_getset[] = {
 PyDoc_STRVAR(team_doc,
 "WorkgroupTeam(helpers)\n"
 "\n"
-"``helpers`` native threads (1 to 1024, started by the first run) that\n"
-"run one dispatch's workgroups beside the calling thread: see run. The\n"
-"threads never take the GIL; they end when the team is collected.");
+"``helpers`` native threads (1 to 1024, started by the first run, named\n"
+"asyncvm-team on Linux) that run one dispatch's workgroups beside the\n"
+"calling thread: see run. The threads never take the GIL and block every\n"
+"signal; they end when the team is collected.");
 
 static PyTypeObject WorkgroupTeamType = {
     PyVarObject_HEAD_INIT(NULL, 0)

@@ -20,6 +20,7 @@ through the team and the answers are IREE's, on both event loops.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 
@@ -169,8 +170,16 @@ def test_two_dispatches_at_once_share_one_team(team_library):
         assert 0xdead not in processors
 
 
-def task_count() -> int:
-    return len(os.listdir("/proc/self/task"))
+def team_threads() -> int:
+    """The process's threads named asyncvm-team."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                count += comm.read().strip() == "asyncvm-team"
+        except FileNotFoundError:  # ended meanwhile
+            pass
+    return count
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc/self/task")
@@ -178,14 +187,19 @@ def test_the_threads_end_with_the_team(team_library):
     executable = SystemLibraryExecutable(team_library)
     device = Device("local-task", workers=2)
     device._team = None  # only the team made here
-    before = task_count()
-    team = WorkgroupTeam(3)
-    assert task_count() == before  # started by the first run
-    device._team = team
-    dispatch(device, executable, 0, (8, 1, 1), (SPINS,))
-    assert task_count() == before + 3
-    device._team = team = None
-    assert task_count() == before
+    gc.collect()  # earlier tests' teams end now, not during this one
+    gc.disable()
+    try:
+        before = team_threads()
+        team = WorkgroupTeam(3)
+        assert team_threads() == before  # started by the first run
+        device._team = team
+        dispatch(device, executable, 0, (8, 1, 1), (SPINS,))
+        assert team_threads() == before + 3
+        device._team = team = None
+        assert team_threads() == before
+    finally:
+        gc.enable()
 
 
 def test_malformed_arguments_are_refused():
