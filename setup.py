@@ -16,8 +16,10 @@ install still succeeds and Python fallbacks give the same results, more slowly.
 from setuptools import Extension, setup
 
 setup(ext_modules=[
-    Extension("asyncvm.hal._workgroup_loop", ["hal/_workgroup_loop.c"], optional=True),
-    Extension("asyncvm.hal._workgroup_team", ["hal/_workgroup_team.c"], optional=True),
+    Extension("asyncvm.hal._workgroup_loop", ["hal/_workgroup_loop.c"],
+              depends=["hal/_workgroup_abi.h"], optional=True),
+    Extension("asyncvm.hal._workgroup_team", ["hal/_workgroup_team.c"],
+              depends=["hal/_workgroup_abi.h"], optional=True),
     Extension("asyncvm.vm._memory_address", ["asyncvm/vm/_memory_address.c"], optional=True),
     Extension("asyncvm.vm._aligned_blocks", ["asyncvm/vm/_aligned_blocks.c"], optional=True),
     Extension("asyncvm.vm._bound_exports", ["asyncvm/vm/_bound_exports.c"], optional=True),

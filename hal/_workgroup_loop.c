@@ -16,9 +16,9 @@
  *     int kernel(const environment *, const dispatch_state *, workgroup_state *)
  *
  * This file only needs the layout of the workgroup state, whose id fields it
- * writes before each call; it must match WorkgroupStateV0 in
- * hal/_native_library.py. The environment and dispatch state are passed
- * through untouched, but for the binding arrays a plan's records point at.
+ * writes before each call (hal/_workgroup_abi.h). The environment and
+ * dispatch state are passed through untouched, but for the binding arrays a
+ * plan's records point at.
  *
  * The caller passes raw addresses and must keep the memory behind them
  * alive and unshared for the duration of the call: this is a private helper
@@ -31,39 +31,7 @@
 #include <stdint.h>
 #include <time.h>
 
-typedef struct {
-    uint32_t workgroup_id_x;
-    uint32_t workgroup_id_y;
-    uint16_t workgroup_id_z;
-    uint16_t reserved;
-    uint32_t processor_id;
-    void *local_memory;
-    uint32_t local_memory_size;
-} asyncvm_workgroup_state;
-
-typedef int (*asyncvm_kernel)(const void *environment, const void *dispatch_state,
-                              asyncvm_workgroup_state *workgroup);
-
-/* "O&" converter: a Python int holding a non-null address. */
-static int
-convert_address(PyObject *object, void *out)
-{
-    void *address;
-    if (!PyLong_Check(object)) {
-        PyErr_Format(PyExc_TypeError, "an address must be an int, not %.100s",
-                     Py_TYPE(object)->tp_name);
-        return 0;
-    }
-    address = PyLong_AsVoidPtr(object);
-    if (address == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "null address");
-        }
-        return 0;
-    }
-    *(void **)out = address;
-    return 1;
-}
+#include "_workgroup_abi.h"
 
 /* "O&" converter: a Python int in [0, 2**32). */
 static int
@@ -141,21 +109,8 @@ run_workgroups(PyObject *module, PyObject *args)
                           &budget_ns, &stop_address)) {
         return NULL;
     }
-    if (first > end) {
-        PyErr_Format(PyExc_ValueError, "first index %u is past end %u", first, end);
+    if (!asyncvm_check_workgroup_range(first, end, count_x, plane)) {
         return NULL;
-    }
-    if (first < end) {
-        if (count_x == 0 || plane == 0 || plane % count_x != 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "plane %u is not a positive multiple of count_x %u", plane, count_x);
-            return NULL;
-        }
-        if ((end - 1) / plane > UINT16_MAX) {
-            PyErr_Format(PyExc_ValueError,
-                         "workgroup index %u has a z beyond 16 bits", end - 1);
-            return NULL;
-        }
     }
 
     /* A data pointer to function pointer conversion: the address came from
@@ -170,16 +125,10 @@ run_workgroups(PyObject *module, PyObject *args)
         began = monotonic_ns();
     }
     while (index < end) {
-        uint32_t z;
         if (stop_flag != NULL && *stop_flag != 0) {
             break;
         }
-        z = index / plane;
-        uint32_t in_plane = index - z * plane;
-        uint32_t y = in_plane / count_x;
-        workgroup->workgroup_id_x = in_plane - y * count_x;
-        workgroup->workgroup_id_y = y;
-        workgroup->workgroup_id_z = (uint16_t)z;
+        asyncvm_set_workgroup_id(workgroup, index, count_x, plane);
         result = kernel(environment, dispatch_state, workgroup);
         if (result != 0) {
             break;
@@ -424,17 +373,11 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         uint32_t total = (uint32_t)dispatch->total;
         workgroup_index = dispatch_index == start_dispatch ? start_workgroup : 0;
         while (workgroup_index < total) {
-            uint32_t z, in_plane, y;
             if (stop_flag != NULL && *stop_flag != 0) {
                 status = REPLAY_STOPPED;
                 goto out;
             }
-            z = workgroup_index / plane;
-            in_plane = workgroup_index - z * plane;
-            y = in_plane / count_x;
-            workgroup->workgroup_id_x = in_plane - y * count_x;
-            workgroup->workgroup_id_y = y;
-            workgroup->workgroup_id_z = (uint16_t)z;
+            asyncvm_set_workgroup_id(workgroup, workgroup_index, count_x, plane);
             result = kernel(environment, state, workgroup);
             if (result != 0) {
                 status = REPLAY_KERNEL_FAILED;

@@ -11,8 +11,9 @@
  * for a short while (SPIN_NS) before it sleeps, so the next dispatch of the
  * same command buffer usually finds it awake.
  *
- * The kernels follow IREE's executable library ABI (executable_library.h),
- * as in hal/_workgroup_loop.c: each helper runs them with its own copy of
+ * The kernels follow IREE's executable library ABI (executable_library.h,
+ * hal/_workgroup_abi.h), as in hal/_workgroup_loop.c: each helper runs them
+ * with its own copy of
  * the caller's workgroup state (its own processor id and its own local
  * memory of the same size). The caller passes raw addresses and must keep
  * the memory behind them alive for the duration of the call: this is a
@@ -31,22 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "_workgroup_abi.h"
+
 /* How long an idle helper watches for the next dispatch before it sleeps,
  * and how long the caller watches for the helpers to finish before it does. */
 #define SPIN_NS 50000u
-
-typedef struct {
-    uint32_t workgroup_id_x;
-    uint32_t workgroup_id_y;
-    uint16_t workgroup_id_z;
-    uint16_t reserved;
-    uint32_t processor_id;
-    void *local_memory;
-    uint32_t local_memory_size;
-} asyncvm_workgroup_state;
-
-typedef int (*asyncvm_kernel)(const void *environment, const void *dispatch_state,
-                              asyncvm_workgroup_state *workgroup);
 
 /* One dispatch, as published by run. */
 typedef struct {
@@ -122,7 +112,6 @@ run_claims(asyncvm_claims *claims, const asyncvm_job *job, asyncvm_workgroup_sta
 {
     for (;;) {
         uint64_t index;
-        uint32_t z, in_plane, y;
         int result;
         if (atomic_load_explicit(&claims->result, memory_order_relaxed) != 0) {
             return;
@@ -134,12 +123,7 @@ run_claims(asyncvm_claims *claims, const asyncvm_job *job, asyncvm_workgroup_sta
         if (index >= job->end) {
             return;
         }
-        z = (uint32_t)(index / job->plane);
-        in_plane = (uint32_t)(index - (uint64_t)z * job->plane);
-        y = in_plane / job->count_x;
-        workgroup->workgroup_id_x = in_plane - y * job->count_x;
-        workgroup->workgroup_id_y = y;
-        workgroup->workgroup_id_z = (uint16_t)z;
+        asyncvm_set_workgroup_id(workgroup, (uint32_t)index, job->count_x, job->plane);
         result = job->kernel(job->environment, job->dispatch_state, workgroup);
         if (result != 0) {
             int expected = 0;
@@ -310,27 +294,6 @@ team_dealloc(WorkgroupTeam *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* "O&" converter: a Python int holding a non-null address. */
-static int
-convert_address(PyObject *object, void *out)
-{
-    void *address;
-    if (!PyLong_Check(object)) {
-        PyErr_Format(PyExc_TypeError, "an address must be an int, not %.100s",
-                     Py_TYPE(object)->tp_name);
-        return 0;
-    }
-    address = PyLong_AsVoidPtr(object);
-    if (address == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "null address");
-        }
-        return 0;
-    }
-    *(void **)out = address;
-    return 1;
-}
-
 PyDoc_STRVAR(team_run_doc,
 "run(entry, environment, dispatch_state, workgroup_state, count_x, plane, first, end,\n"
 "    stop_flag=0) -> (result, stopped, helper_ns)\n"
@@ -363,21 +326,11 @@ team_run(WorkgroupTeam *self, PyObject *args)
                           &count_x, &plane, &first, &end, &stop_address)) {
         return NULL;
     }
-    if (first > end) {
-        PyErr_Format(PyExc_ValueError, "first index %u is past end %u", first, end);
+    if (!asyncvm_check_workgroup_range(first, end, count_x, plane)) {
         return NULL;
     }
     if (first == end) {
         return Py_BuildValue("(iIK)", 0, end, 0ULL);
-    }
-    if (count_x == 0 || plane == 0 || plane % count_x != 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "plane %u is not a positive multiple of count_x %u", plane, count_x);
-        return NULL;
-    }
-    if ((end - 1) / plane > UINT16_MAX) {
-        PyErr_Format(PyExc_ValueError, "workgroup index %u has a z beyond 16 bits", end - 1);
-        return NULL;
     }
     /* A data pointer to function pointer conversion: the address came from
        the library's export table. */
