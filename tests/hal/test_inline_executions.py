@@ -35,6 +35,7 @@ from asyncvm.hal import DEFAULT_INLINE_LIMIT, CommandBuffer, Device
 from asyncvm.vm import StatusCode, VMError
 
 from _batch_model import LLVM_CPU
+from _spin_program import spin_program
 
 BUILDS = {
     # backend: (flags, elements, iterations of a long job: tens of milliseconds)
@@ -42,29 +43,6 @@ BUILDS = {
     "llvm-cpu": (LLVM_CPU, 1024, 50_000),
 }
 
-PROGRAM = """
-func.func @spin(%x: tensor<{n}xf32>, %n: tensor<{n}xi32>) -> tensor<{n}xf32> {{
-  %init = tensor.empty() : tensor<{n}xf32>
-  %r = linalg.generic {{indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>,
-                                        affine_map<(i) -> (i)>],
-                       iterator_types = ["parallel"]}}
-      ins(%x, %n : tensor<{n}xf32>, tensor<{n}xi32>)
-      outs(%init : tensor<{n}xf32>) {{
-    ^bb0(%a: f32, %count: i32, %o: f32):
-      %zero = arith.constant 0 : index
-      %one = arith.constant 1 : index
-      %half = arith.constant 0.5 : f32
-      %bound = arith.index_cast %count : i32 to index
-      %s = scf.for %i = %zero to %bound step %one iter_args(%acc = %a) -> (f32) {{
-        %m = arith.mulf %acc, %half : f32
-        %p = arith.addf %m, %half : f32
-        scf.yield %p : f32
-      }}
-      linalg.yield %s : f32
-  }} -> tensor<{n}xf32>
-  return %r : tensor<{n}xf32>
-}}
-"""
 
 LIMIT = 0.002
 """The inline limit the tests set: far above a short job's execution (tens
@@ -81,7 +59,7 @@ def build(request):
 def vmfb(build, compile_mlir, tmp_path_factory):
     flags, elements, _ = BUILDS[build]
     source = tmp_path_factory.mktemp("inline") / f"spin{elements}.mlir"
-    source.write_text(PROGRAM.format(n=elements))
+    source.write_text(spin_program(elements))
     return compile_mlir(source, *flags)
 
 

@@ -43,6 +43,7 @@ import pytest
 
 import asyncvm
 from _executable_libraries import compile_library
+from _spin_program import spin_program
 from asyncvm.hal import Buffer, CommandBuffer, SystemLibraryExecutable
 from asyncvm.hal import _native_library, _native_replay
 from asyncvm.hal._buffer import WHOLE_BUFFER
@@ -186,33 +187,9 @@ func.func @chain(%x: tensor<64x48xf32>, %w: tensor<48x32xf32>, %b: tensor<32xf32
 """
 
 SPIN_ELEMENTS = 1 << 16
-SPIN_PROGRAM = f"""
-// tests/programs/runaway.mlir with a static shape, so that its command
-// buffer is memoized: one dispatch of 2048 workgroups on a generic CPU, each
-// element iterated as many times as %n says.
-func.func @spin(%x: tensor<{SPIN_ELEMENTS}xf32>, %n: tensor<{SPIN_ELEMENTS}xi32>)
-    -> tensor<{SPIN_ELEMENTS}xf32> {{
-  %init = tensor.empty() : tensor<{SPIN_ELEMENTS}xf32>
-  %r = linalg.generic {{indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>,
-                                        affine_map<(i) -> (i)>],
-                       iterator_types = ["parallel"]}}
-      ins(%x, %n : tensor<{SPIN_ELEMENTS}xf32>, tensor<{SPIN_ELEMENTS}xi32>)
-      outs(%init : tensor<{SPIN_ELEMENTS}xf32>) {{
-    ^bb0(%a: f32, %count: i32, %o: f32):
-      %zero = arith.constant 0 : index
-      %one = arith.constant 1 : index
-      %half = arith.constant 0.5 : f32
-      %bound = arith.index_cast %count : i32 to index
-      %s = scf.for %i = %zero to %bound step %one iter_args(%acc = %a) -> (f32) {{
-        %m = arith.mulf %acc, %half : f32
-        %p = arith.addf %m, %half : f32
-        scf.yield %p : f32
-      }}
-      linalg.yield %s : f32
-  }} -> tensor<{SPIN_ELEMENTS}xf32>
-  return %r : tensor<{SPIN_ELEMENTS}xf32>
-}}
-"""
+SPIN_PROGRAM = spin_program(SPIN_ELEMENTS)
+"""One dispatch of 2048 workgroups on a generic CPU, each element iterated
+as many times as %n says."""
 
 IN_PLACE_ELEMENTS = 1 << 15
 IN_PLACE_PROGRAM = f"""
