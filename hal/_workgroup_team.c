@@ -13,9 +13,8 @@
  *
  * The kernels follow IREE's executable library ABI (executable_library.h,
  * hal/_workgroup_abi.h), as in hal/_workgroup_loop.c: each helper runs them
- * with its own copy of
- * the caller's workgroup state (its own processor id and its own local
- * memory of the same size). The caller passes raw addresses and must keep
+ * with its own copy of the caller's workgroup state, which has its own local
+ * memory of the same size. The caller passes raw addresses and must keep
  * the memory behind them alive for the duration of the call: this is a
  * private helper of hal/_native_library.py, not a public API.
  */
@@ -59,11 +58,6 @@ typedef struct {
 
 typedef struct WorkgroupTeam WorkgroupTeam;
 
-typedef struct {
-    WorkgroupTeam *team;
-    uint32_t index;
-} asyncvm_helper;
-
 struct WorkgroupTeam {
     PyObject_HEAD
     pthread_mutex_t mutex;
@@ -72,7 +66,6 @@ struct WorkgroupTeam {
     uint32_t helper_count;
     uint32_t started;      /* helper threads running */
     pthread_t *threads;
-    asyncvm_helper *helpers;
     int in_use;            /* a caller's dispatch is on */
     int shutdown;
     int sleeping;          /* helpers waiting on wake */
@@ -139,8 +132,7 @@ run_claims(asyncvm_claims *claims, const asyncvm_job *job, asyncvm_workgroup_sta
 static void *
 helper_main(void *argument)
 {
-    asyncvm_helper *helper = (asyncvm_helper *)argument;
-    WorkgroupTeam *team = helper->team;
+    WorkgroupTeam *team = (WorkgroupTeam *)argument;
     uint64_t seen = 0;
     void *memory = NULL;
     uint32_t memory_size = 0;
@@ -184,8 +176,9 @@ helper_main(void *argument)
         atomic_fetch_add(&team->busy, 1);
         pthread_mutex_unlock(&team->mutex);
 
+        /* The same processor id: the dispatch state declares a concurrency of
+           one, and a kernel may size per-processor data by it. */
         workgroup = job.workgroup;
-        workgroup.processor_id = job.workgroup.processor_id + 1 + helper->index;
         if (workgroup.local_memory_size != 0) {
             workgroup.local_memory = memory;
         }
@@ -222,10 +215,7 @@ start_helpers(WorkgroupTeam *team)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     while (team->started < team->helper_count) {
-        asyncvm_helper *helper = &team->helpers[team->started];
-        helper->team = team;
-        helper->index = team->started;
-        if (pthread_create(&team->threads[team->started], NULL, helper_main, helper) != 0) {
+        if (pthread_create(&team->threads[team->started], NULL, helper_main, team) != 0) {
             break;
         }
 #if defined(__linux__)
@@ -253,12 +243,7 @@ team_init(WorkgroupTeam *self, PyObject *args, PyObject *kwargs)
         return -1;
     }
     self->threads = PyMem_RawCalloc(helpers, sizeof(pthread_t));
-    self->helpers = PyMem_RawCalloc(helpers, sizeof(asyncvm_helper));
-    if (self->threads == NULL || self->helpers == NULL) {
-        PyMem_RawFree(self->threads);
-        PyMem_RawFree(self->helpers);
-        self->threads = NULL;
-        self->helpers = NULL;
+    if (self->threads == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -289,7 +274,6 @@ team_dealloc(WorkgroupTeam *self)
         pthread_cond_destroy(&self->wake);
         pthread_mutex_destroy(&self->mutex);
         PyMem_RawFree(self->threads);
-        PyMem_RawFree(self->helpers);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -303,7 +287,7 @@ PyDoc_STRVAR(team_run_doc,
 "and i % plane = y * count_x + x), on this thread and the team's helpers at\n"
 "once, with the GIL released; returns when every one has returned. This\n"
 "thread uses ``workgroup_state``; each helper a copy of it with its own\n"
-"processor id and local memory. No workgroup starts once one returned\n"
+"local memory. No workgroup starts once one returned\n"
 "non-zero (``result`` is that value and ``stopped`` its index) or once the\n"
 "32-bit int at ``stop_flag`` (0: none) is non-zero (``result`` 0 and\n"
 "``stopped`` less than ``end``); otherwise ``(0, end, helper_ns)``.\n"

@@ -5,8 +5,9 @@ workgroups on the calling thread and the team's native threads, claimed one
 by one. On a small executable library built with the C compiler:
 
 * every workgroup runs once, with its ids; the team's threads take part,
-  each with its own processor id and its own local memory of the export's
-  size; their processor time is counted for the execution;
+  each with its own local memory of the export's size and the caller's
+  processor id (dispatch states declare a concurrency of one); their
+  processor time is counted for the execution;
 * a failing kernel fails the dispatch INTERNAL naming its workgroup, every
   workgroup before it having run;
 * two dispatches at once on one team both run whole (the second on its
@@ -38,25 +39,27 @@ _workgroup_team = pytest.importorskip(
 WorkgroupTeam = _workgroup_team.WorkgroupTeam
 
 TEAM_LIBRARY = r"""
-// mark: each workgroup writes its linear index + 1 into binding 0 and its
-// processor id into binding 1; in between it keeps its processor id in its
-// local memory for constant 0 spins and writes 0xdead into binding 1
-// instead if the local memory changed meanwhile (shared with another
-// thread) or has the wrong size. fail_at: as mark, but workgroup
+// mark: each workgroup writes its linear index + 1 into binding 0 and the
+// low bits of its local memory's address (one per thread) into binding 1;
+// in between it keeps a value of its own in its local memory for constant 0
+// spins, and writes 0xdead into binding 1 instead if that changed meanwhile
+// (memory shared with another thread), if the local memory has the wrong
+// size or if its processor id is not 0. fail_at: as mark, but workgroup
 // (constants 1, 2, 3) returns 9.
 #include "library_abi.h"
 
 static int mark_one(const struct dispatch *d, const struct workgroup *w) {
   uint32_t linear = (w->z * d->count_y + w->y) * d->count_x + w->x;
   volatile uint32_t *local = (volatile uint32_t *)w->local_memory;
-  uint32_t kept = w->processor_id * 2654435761u + linear, spin;
-  int intact = w->local_memory_size == 4096;
+  uint32_t kept = (uint32_t)(uintptr_t)w->local_memory * 2654435761u + linear, spin;
+  int intact = w->local_memory_size == 4096 && w->processor_id == 0;
   local[0] = kept;
   for (spin = 0; spin < d->constants[0]; ++spin) {
     if (local[0] != kept) intact = 0;
   }
   ((uint32_t *)d->bindings[0])[linear] = linear + 1;
-  ((uint32_t *)d->bindings[1])[linear] = intact && local[0] == kept ? w->processor_id : 0xdead;
+  ((uint32_t *)d->bindings[1])[linear] =
+      intact && local[0] == kept ? (uint32_t)(uintptr_t)w->local_memory : 0xdead;
   return 0;
 }
 static int mark(const void *e, const struct dispatch *d, const struct workgroup *w) {
@@ -102,17 +105,17 @@ def team_library(tmp_path_factory) -> bytes:
 
 
 def dispatch(device: Device, executable, ordinal: int, count, constants, marks=None):
-    """Runs one dispatch spread by ``device``; returns (indices, processor
-    ids) as the workgroups marked them, into ``marks`` (a list) too, which
-    holds them also when the dispatch raises."""
+    """Runs one dispatch spread by ``device``; returns (indices, local
+    memory addresses) as the workgroups marked them, into ``marks`` (a list)
+    too, which holds them also when the dispatch raises."""
     total = count[0] * count[1] * count[2]
-    indices, processors = Buffer.allocate(4 * total), Buffer.allocate(4 * total)
-    for buffer in (indices, processors):
+    indices, memories = Buffer.allocate(4 * total), Buffer.allocate(4 * total)
+    for buffer in (indices, memories):
         buffer.bytes_view(0, 4 * total)[:] = 0
     marks = [] if marks is None else marks
-    marks += [indices.array(numpy.uint32, (total,)), processors.array(numpy.uint32, (total,))]
+    marks += [indices.array(numpy.uint32, (total,)), memories.array(numpy.uint32, (total,))]
     executable.dispatch(ordinal, DispatchState(
-        count, constants, ((indices, 0, 4 * total), (processors, 0, 4 * total)),
+        count, constants, ((indices, 0, 4 * total), (memories, 0, 4 * total)),
         device.for_each))
     return tuple(marks)
 
@@ -122,11 +125,12 @@ def test_every_workgroup_runs_once_on_the_team(team_library):
     assert device._team is not None and device._team.helpers == 1
     executable = SystemLibraryExecutable(team_library)
     device._helped.seconds = 0.0
-    indices, processors = dispatch(device, executable, 0, (8, 4, 2), (SPINS,))
+    indices, memories = dispatch(device, executable, 0, (8, 4, 2), (SPINS,))
     numpy.testing.assert_array_equal(indices, numpy.arange(1, 65, dtype=numpy.uint32))
-    assert 0xdead not in processors, "a workgroup's local memory was shared or mis-sized"
-    # The caller is processor 0, the team's thread processor 1.
-    assert set(processors.tolist()) == {0, 1}
+    assert 0xdead not in memories, \
+        "a workgroup's local memory was shared or mis-sized, or its processor id not 0"
+    # Two local memories: the calling thread's and the team's thread's.
+    assert len(set(memories.tolist())) == 2
     assert device._helped.seconds > 0
 
 
@@ -165,9 +169,9 @@ def test_two_dispatches_at_once_share_one_team(team_library):
     for thread in threads:
         thread.join(60)
     assert len(outcomes) == 2
-    for indices, processors in outcomes:
+    for indices, memories in outcomes:
         numpy.testing.assert_array_equal(indices, numpy.arange(1, 33, dtype=numpy.uint32))
-        assert 0xdead not in processors
+        assert 0xdead not in memories
 
 
 def team_threads() -> int:
@@ -233,8 +237,8 @@ def test_a_forked_child_starts_its_own_threads(team_library):
     if child == 0:  # pragma: no cover - the child reports through its exit status
         code = 1
         try:
-            indices, processors = dispatch(device, executable, 0, (8, 4, 1), (SPINS,))
-            if (indices == numpy.arange(1, 33)).all() and 0xdead not in processors:
+            indices, memories = dispatch(device, executable, 0, (8, 4, 1), (SPINS,))
+            if (indices == numpy.arange(1, 33)).all() and 0xdead not in memories:
                 code = 0
         finally:
             os._exit(code)
