@@ -2,13 +2,16 @@
 
 :func:`address_of` is the C helper ``asyncvm.vm._memory_address`` when it
 was built (``pip install`` builds it when a C compiler is there; tens of
-nanoseconds), else numpy's ``__array_interface__`` (microseconds). Both give
-the address of the first element; nothing here suspends.
+nanoseconds), else numpy's ``__array_interface__`` (microseconds). Both take
+numpy arrays and other buffer objects and give the address of the first
+element; nothing here suspends.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy
 
 try:
     from ._memory_address import address_of as _fast_address_of
@@ -17,8 +20,12 @@ except ImportError:  # built without a C compiler
 
 
 def _numpy_address_of(array: Any) -> int:
-    """The address of a numpy array's first element (the slow, portable way)."""
-    return array.__array_interface__["data"][0]
+    """The address of a numpy array's first element, or of another buffer
+    object's first byte (the slow, portable way)."""
+    interface = getattr(array, "__array_interface__", None)
+    if interface is None:  # bytes, bytearray, memoryview: through numpy
+        interface = numpy.frombuffer(array, dtype=numpy.uint8).__array_interface__
+    return interface["data"][0]
 
 
 address_of = _fast_address_of if _fast_address_of is not None else _numpy_address_of
