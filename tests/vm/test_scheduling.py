@@ -12,6 +12,7 @@ turns of another task, never time.
 from __future__ import annotations
 
 import math
+import sys
 
 import anyio
 import numpy
@@ -214,11 +215,19 @@ async def test_context_serves_one_thread_at_a_time(quantum_vmfb, anyio_backend_n
         except VMError as error:
             return error
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(program.invoke, "spin", 2**31 - 1)
-        await anyio.sleep(0.01)
-        outcome = await anyio.to_thread.run_sync(call_from_another_thread)
-        group.cancel_scope.cancel()
+    # The spin holds the GIL between the loop's turns: the other thread would
+    # wait a whole switch interval (5 ms) for each of the thousands of times
+    # its event loop's start needs the GIL (seconds, up to a minute here).
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(program.invoke, "spin", 2**31 - 1)
+            await anyio.sleep(0.01)
+            outcome = await anyio.to_thread.run_sync(call_from_another_thread)
+            group.cancel_scope.cancel()
+    finally:
+        sys.setswitchinterval(interval)
     assert isinstance(outcome, VMError)
     assert outcome.status == StatusCode.FAILED_PRECONDITION
     assert "another thread" in str(outcome)
