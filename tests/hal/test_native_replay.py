@@ -410,6 +410,9 @@ async def test_local_task_runs_serial_plans_and_spreads_the_rest(
                        numpy.full(8, 0.125, numpy.float32)]
     small_expected = iree_results(small_vmfb, "scale_add", small_arguments)
     program = asyncvm.load(small_vmfb, device="local-task")
+    # On the workers every time (a short execution would run inline, and so
+    # take the plan whatever its dispatches: see test_inline_executions.py).
+    program.device.inline_limit = 0
     for call in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 2):
         assert_same_results(await invoke_copied(program, "scale_add", small_arguments),
                             small_expected, f"local-task call {call}")
@@ -424,6 +427,7 @@ async def test_local_task_runs_serial_plans_and_spreads_the_rest(
     chain_inputs = chain_arguments(3)
     chain_expected = iree_results(chain_vmfb, "chain", chain_inputs)
     program = asyncvm.load(chain_vmfb, device="local-task")
+    program.device.inline_limit = 0
     for call in range(MOST_EXECUTIONS_BEFORE_A_PLAN + 1):
         assert_same_results(await invoke_copied(program, "chain", chain_inputs),
                             chain_expected, f"local-task chain call {call}")
