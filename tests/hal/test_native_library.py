@@ -153,19 +153,11 @@ static int fail_at(const void *e, const struct dispatch *d, const struct workgro
   put(d, w); return 0;
 }
 
-static const struct header header = {6, "grid", 0, 0};
 static const entry entries[] = {record, fail_at};
 static const struct attributes attributes[2] = {{0, 0, 0, 1, 1, 1, 1, 0, {0}},
                                                  {0, 0, 3, 1, 1, 1, 1, 0, {0}}};
 static const char *const names[] = {"record", "fail_at"};
-static const struct library library = {
-  &header, {0, NULL}, {2, entries, attributes, NULL, NULL, names, NULL, NULL, NULL, NULL},
-  0, {0}};
-
-const struct header **iree_hal_executable_library_query(uint32_t version, const void *env) {
-  (void)env;
-  return version >= 6 ? (const struct header **)&library : NULL;
-}
+ASYNCVM_TEST_LIBRARY("grid", 2)
 """
 
 
@@ -268,21 +260,6 @@ def test_failing_kernel_names_its_workgroup(workgroup_loop, grid_library, splitt
         assert not ids[failing_index:].any()
 
 
-MULTI_WORKGROUP_PROGRAM = """
-// Big enough that llvm-cpu tiles it into many workgroups (16 on a generic CPU).
-func.func @layer(%x: tensor<96x256xf32>, %w: tensor<256x160xf32>, %b: tensor<96x160xf32>)
-    -> tensor<96x160xf32> {
-  %zero = arith.constant 0.0 : f32
-  %empty = tensor.empty() : tensor<96x160xf32>
-  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<96x160xf32>) -> tensor<96x160xf32>
-  %mm = linalg.matmul ins(%x, %w : tensor<96x256xf32>, tensor<256x160xf32>)
-                      outs(%init : tensor<96x160xf32>) -> tensor<96x160xf32>
-  %sum = arith.addf %mm, %b : tensor<96x160xf32>
-  %relu = arith.maximumf %sum, %init : tensor<96x160xf32>
-  return %relu : tensor<96x160xf32>
-}
-"""
-
 LLVM_CPU_BUILDS = {
     "system": ("--iree-hal-local-target-device-backends=llvm-cpu",
                "--iree-llvmcpu-link-embedded=false", "--iree-llvmcpu-target-cpu=generic"),
@@ -297,10 +274,8 @@ def llvm_cpu_build(request):
 
 
 @pytest.fixture(scope="module")
-def multi_workgroup_program(compile_mlir, tmp_path_factory, llvm_cpu_build):
-    source = tmp_path_factory.mktemp("layer") / "layer.mlir"
-    source.write_text(MULTI_WORKGROUP_PROGRAM)
-    return compile_mlir(source, *LLVM_CPU_BUILDS[llvm_cpu_build])
+def multi_workgroup_program(compile_mlir, llvm_cpu_build):
+    return compile_mlir("multi_workgroup_layer.mlir", *LLVM_CPU_BUILDS[llvm_cpu_build])
 
 
 @pytest.fixture(scope="module")

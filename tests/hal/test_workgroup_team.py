@@ -71,19 +71,11 @@ static int fail_at(const void *e, const struct dispatch *d, const struct workgro
   return mark_one(d, w);
 }
 
-static const struct header header = {6, "team", 0, 0};
 static const entry entries[] = {mark, fail_at};
 static const struct attributes attributes[2] = {{0, 1, 1, 2, 1, 1, 1, 0, {0}},
                                                  {0, 1, 4, 2, 1, 1, 1, 0, {0}}};
 static const char *const names[] = {"mark", "fail_at"};
-static const struct library library = {
-  &header, {0, NULL}, {2, entries, attributes, NULL, NULL, names, NULL, NULL, NULL, NULL},
-  0, {0}};
-
-const struct header **iree_hal_executable_library_query(uint32_t version, const void *env) {
-  (void)env;
-  return version >= 6 ? (const struct header **)&library : NULL;
-}
+ASYNCVM_TEST_LIBRARY("team", 2)
 """
 
 SPINS = 200_000
@@ -246,31 +238,14 @@ def test_a_forked_child_starts_its_own_threads(team_library):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-MULTI_WORKGROUP_PROGRAM = """
-func.func @layer(%x: tensor<96x256xf32>, %w: tensor<256x160xf32>, %b: tensor<96x160xf32>)
-    -> tensor<96x160xf32> {
-  %zero = arith.constant 0.0 : f32
-  %empty = tensor.empty() : tensor<96x160xf32>
-  %init = linalg.fill ins(%zero : f32) outs(%empty : tensor<96x160xf32>) -> tensor<96x160xf32>
-  %mm = linalg.matmul ins(%x, %w : tensor<96x256xf32>, tensor<256x160xf32>)
-                      outs(%init : tensor<96x160xf32>) -> tensor<96x160xf32>
-  %sum = arith.addf %mm, %b : tensor<96x160xf32>
-  %relu = arith.maximumf %sum, %init : tensor<96x160xf32>
-  return %relu : tensor<96x160xf32>
-}
-"""
-
-
 @pytest.mark.anyio
-async def test_a_compiled_program_runs_on_the_team(compile_mlir, tmp_path, monkeypatch):
+async def test_a_compiled_program_runs_on_the_team(compile_mlir, monkeypatch):
     pytest.importorskip("iree.runtime", reason="iree.runtime (iree-base-runtime) is not installed")
     import asyncvm
     from _batch_model import LLVM_CPU
     from _iree_reference import iree_tensor_results
 
-    source = tmp_path / "layer.mlir"
-    source.write_text(MULTI_WORKGROUP_PROGRAM)
-    vmfb = compile_mlir(source, *LLVM_CPU)
+    vmfb = compile_mlir("multi_workgroup_layer.mlir", *LLVM_CPU)
     spread = []
     original = _native_library._WorkgroupSlices._spread_on
 

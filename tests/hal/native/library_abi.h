@@ -33,4 +33,17 @@ struct library {
   uint32_t constants; uint32_t sources[4];
 };
 
+/* Defines the library named NAME with COUNT exports (the arrays ``entries``,
+ * ``attributes`` and ``names`` defined before it) and its query function. */
+#define ASYNCVM_TEST_LIBRARY(NAME, COUNT)                                                   \
+  static const struct header header = {6, NAME, 0, 0};                                    \
+  static const struct library library = {                                                 \
+    &header, {0, NULL},                                                                   \
+    {COUNT, entries, attributes, NULL, NULL, names, NULL, NULL, NULL, NULL}, 0, {0}};     \
+  const struct header **iree_hal_executable_library_query(uint32_t version,               \
+                                                          const void *env) {              \
+    (void)env;                                                                            \
+    return version >= 6 ? (const struct header **)&library : NULL;                        \
+  }
+
 #endif
