@@ -153,7 +153,7 @@ class CommandBuffer:
         self.finalized = True
 
     def execute(self, binding_table=None, for_each=run_in_order, dispatch_hook=None,
-                budget: Budget | None = None) -> Iterator[None] | None:
+                budget: Budget | None = None, spread=None) -> Iterator[None] | None:
         """Replays the commands in order; dispatches spread their workgroups
         with ``for_each`` and run under ``budget`` (see DispatchState).
         Raises VMError on failure.
@@ -177,12 +177,17 @@ class CommandBuffer:
         llvm-cpu dispatches replayed in C, in order on this thread. So it
         does when replayed in order anyway (``for_each`` is
         ``run_in_order``), or when no dispatch has more than one workgroup
-        for ``for_each`` to spread (a serial plan)."""
+        for ``for_each`` to spread (a serial plan), or when ``spread`` is given
+        (a local-task worker's ``(team, helper_ns)``, see ReplayPlan.run):
+        then the plan spreads its dispatches of several workgroups over that
+        workgroup team in C (or runs them on this thread, without a team)."""
         if dispatch_hook is None and active_tracer() is None:
             plan = self._plan
             if plan.__class__ is ReplayPlan or (plan := self._planned()) is not None:
                 if for_each is run_in_order or plan.serial:
                     return plan.run(self, binding_table, budget)
+                if spread is not None:
+                    return plan.run(self, binding_table, budget, spread)
         rest, position = self._run_from(0, binding_table, for_each, dispatch_hook, budget)
         if rest is None:
             return None

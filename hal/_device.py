@@ -52,8 +52,10 @@ import threading
 import time
 from typing import Callable, Iterator
 
+import numpy
+
 from asyncvm.vm import (DEFAULT_TIME_SLICE, Budget, CancellationToken, StatusCode, VMError,
-                        active_tracer, current_cancellation)
+                        active_tracer, address_of, current_cancellation)
 
 from ._allocator_statistics import AllocatorSnapshot, AllocatorStatistics
 from ._buffer import Buffer
@@ -121,6 +123,9 @@ class Device:
                 self.workers, thread_name_prefix="asyncvm-workgroup")
             # Native threads for llvm-cpu dispatches (None without the C extension).
             self._team = workgroup_team(self.workers - 1) if self.workers > 1 else None
+        # Replay plans run their dispatches in C, past for_each: not for a
+        # subclass that overrides for_each to see every dispatch.
+        self._plans_spread = type(self).for_each is Device.for_each
 
     def for_each(self, count: int, body: Callable[[int, int], None]) -> None:
         """Runs ``body(first, end)`` over slices of ``range(count)``, in parallel
@@ -346,11 +351,17 @@ def _as_failure(error: Exception) -> VMError:
 
 
 class _HelperTime(threading.local):
-    """Per thread: the processor seconds that ``Device.for_each``'s helpers
-    spent for the thread's dispatches, since the thread last set it to 0 (a
-    queue worker does, before each execution it runs)."""
+    """Per thread: the processor time that helpers spent for the thread's
+    dispatches, since the thread last set it to 0 (a queue worker does,
+    before each execution it runs): ``seconds`` from ``Device.for_each``,
+    and ``nanoseconds[0]`` from replay plans spread over the workgroup team
+    in C, which add to it at ``address``."""
 
     seconds = 0.0
+
+    def __init__(self) -> None:
+        self.nanoseconds = numpy.zeros(1, numpy.uint64)
+        self.address = address_of(self.nanoseconds)
 
 
 class _Execution:
@@ -398,10 +409,18 @@ class _Execution:
             # would cost on the submitting thread.
             helped = device._helped
             helped.seconds = 0.0
+            helped.nanoseconds[0] = 0
+            # A replay plan spreads over the team while some queue worker is
+            # idle (as for_each does), else runs on this thread alone.
+            spread = None
+            if device._plans_spread:
+                spread = (device._team if device._running < device.workers else None,
+                          helped.address)
             began = time.thread_time()
             command_buffer.execute(self.binding_table, device.for_each, device.dispatch_hook,
-                                   None if token is None else Budget(token))
-            command_buffer.run_seconds = time.thread_time() - began + helped.seconds
+                                   None if token is None else Budget(token), spread)
+            command_buffer.run_seconds = (time.thread_time() - began + helped.seconds
+                                          + int(helped.nanoseconds[0]) / 1e9)
             return None
         inline = self.inline
         if inline:

@@ -230,9 +230,14 @@ class ReplayPlan:
                        length)
         return tuple(values)
 
-    def run(self, general, binding_table, budget):
+    def run(self, general, binding_table, budget, spread=None):
         """Replays the commands (see ``CommandBuffer.execute`` for the
         contract: None when all ran, else an iterator of the rest).
+
+        ``spread`` (a local-task worker's, with a budget that never pauses):
+        ``(team, helper_ns)``, the workgroup team to run each dispatch of
+        several workgroups on (None: this thread alone) and the address of
+        the 64-bit count its processor time is added to.
 
         ``general`` is the command buffer: ``general.run_host_command(command,
         binding_table)`` runs a fill, copy or update, and
@@ -252,7 +257,7 @@ class ReplayPlan:
                     if step.__class__ is not _Segment:
                         general.run_host_command(step, binding_table)
                         continue
-                    outcome = _run_segment(run_dispatches, step, slots, 0, 0, budget)
+                    outcome = _run_segment(run_dispatches, step, slots, 0, 0, budget, spread)
                     if outcome is None:
                         continue
                     if outcome.__class__ is int:  # a binding that does not resolve
@@ -313,7 +318,7 @@ def _check_stop(segment: _Segment, dispatch: int, budget) -> None:
 
 
 def _run_segment(run_dispatches, segment: _Segment, slots: tuple[int, ...], dispatch: int,
-                 workgroup: int, budget):
+                 workgroup: int, budget, spread=None):
     """Runs ``segment`` from (``dispatch``, ``workgroup``) under ``budget``:
     None when it ran to its end, the (dispatch, workgroup) to go on from when
     the budget passed, or (from the start only) the index of a dispatch whose
@@ -326,8 +331,12 @@ def _run_segment(run_dispatches, segment: _Segment, slots: tuple[int, ...], disp
     else:
         token = budget.token
         budget_ns, stop_flag = 0, (0 if token is None else token.flag_address)
-    outcome = run_dispatches(segment.address, segment.count, slots, dispatch, workgroup,
-                             budget_ns, stop_flag)
+    if spread is None:
+        outcome = run_dispatches(segment.address, segment.count, slots, dispatch, workgroup,
+                                 budget_ns, stop_flag)
+    else:
+        outcome = run_dispatches(segment.address, segment.count, slots, dispatch, workgroup,
+                                 budget_ns, stop_flag, *spread)
     if outcome is None:  # every dispatch ran
         return None
     status, dispatch, workgroup, result = outcome

@@ -21,6 +21,34 @@ typedef struct {
 typedef int (*asyncvm_kernel)(const void *environment, const void *dispatch_state,
                               asyncvm_workgroup_state *workgroup);
 
+/* One dispatch for a workgroup team (hal/_workgroup_team.c): its kernel,
+ * the states it passes, the grid and the stop flag (NULL: none). The team's
+ * threads copy ``workgroup`` and give the copy their own local memory. */
+typedef struct {
+    asyncvm_kernel kernel;
+    const void *environment;
+    const void *dispatch_state;
+    asyncvm_workgroup_state workgroup;
+    uint32_t count_x, plane;
+    uint64_t end;
+    volatile const int32_t *stop_flag;
+} asyncvm_job;
+
+/* What hal/_workgroup_team.c exports to hal/_workgroup_loop.c, in the
+ * capsule ASYNCVM_TEAM_CAPSULE. ``run`` runs workgroups ``first`` to
+ * ``job->end - 1`` on ``team`` (an instance of ``team_type``) and the
+ * calling thread, which must not hold the GIL and uses ``caller``. It
+ * returns the first non-zero kernel result (``*index``: its workgroup) or 0
+ * (``*index``: ``job->end`` when all ran, less when the stop flag was set),
+ * and adds the team's processor time to ``*helper_ns``. */
+#define ASYNCVM_TEAM_CAPSULE "asyncvm.hal._workgroup_team._API"
+
+typedef struct {
+    PyTypeObject *team_type;
+    int (*run)(PyObject *team, const asyncvm_job *job, asyncvm_workgroup_state *caller,
+               uint32_t first, uint64_t *index, uint64_t *helper_ns);
+} asyncvm_team_api;
+
 /* Writes the ids of linear workgroup ``index``: z = index / plane and
  * index % plane = y * count_x + x. */
 static inline void

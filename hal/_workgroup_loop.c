@@ -238,7 +238,8 @@ write_bindings(uint64_t *words, uint32_t dispatch_count, const int64_t *slots,
 
 PyDoc_STRVAR(run_dispatches_doc,
 "run_dispatches(plan, dispatch_count, slots, dispatch, workgroup, budget_ns=0,\n"
-"               stop_flag=0) -> None | (status, dispatch, workgroup, result)\n"
+"               stop_flag=0, team=None, helper_ns=0)\n"
+"    -> None | (status, dispatch, workgroup, result)\n"
 "\n"
 "Replays ``dispatch_count`` prepared dispatches described by the 64-bit\n"
 "words at address ``plan`` (see hal/_native_replay.py), in order, from\n"
@@ -254,7 +255,17 @@ PyDoc_STRVAR(run_dispatches_doc,
 "(1, d, w, 0) with (d, w) the next workgroup to run when the\n"
 "stop flag was set or the budget passed (checked as run_workgroups does,\n"
 "over the whole call); or (2, d, w, r) when workgroup w of dispatch d\n"
-"returned r != 0.");
+"returned r != 0.\n"
+"\n"
+"With a ``team`` (a hal._workgroup_team.WorkgroupTeam) and no budget, a\n"
+"dispatch of more than one workgroup runs on the team's threads and this\n"
+"one (see WorkgroupTeam.run): stopped by the flag, w is then any\n"
+"workgroup not run. The team's processor time is added to the 64-bit\n"
+"count at address ``helper_ns`` (0: not counted).");
+
+/* The team's interface (hal/_workgroup_abi.h), imported by the first call
+ * given a team. */
+static const asyncvm_team_api *team_api;
 
 /* An optional trailing argument of run_dispatches: a non-negative int, 0 when
  * absent. Returns 0 with an exception set when it is not one. */
@@ -281,7 +292,9 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     void *plan_address;
     uint32_t dispatch_count, start_dispatch, start_workgroup;
     PyObject *slot_tuple;
-    unsigned long long budget_ns = 0, stop_address = 0;
+    unsigned long long budget_ns = 0, stop_address = 0, helper_ns_address = 0;
+    PyObject *team = NULL;
+    uint64_t helper_ns = 0;
     int64_t stack_slots[STACK_SLOTS * SLOT_FIELDS];
     int64_t *slots = stack_slots;
     Py_ssize_t slot_values, value;
@@ -296,8 +309,8 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     (void)module;
     /* Called once per replayed segment: the arguments are read by hand
      * rather than through a format string. */
-    if (nargs < 5 || nargs > 7) {
-        PyErr_Format(PyExc_TypeError, "run_dispatches takes 5 to 7 arguments (%zd given)",
+    if (nargs < 5 || nargs > 9) {
+        PyErr_Format(PyExc_TypeError, "run_dispatches takes 5 to 9 arguments (%zd given)",
                      nargs);
         return NULL;
     }
@@ -306,8 +319,23 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         !convert_uint32(args[3], &start_dispatch) ||
         !convert_uint32(args[4], &start_workgroup) ||
         !optional_unsigned(args, nargs, 5, &budget_ns) ||
-        !optional_unsigned(args, nargs, 6, &stop_address)) {
+        !optional_unsigned(args, nargs, 6, &stop_address) ||
+        !optional_unsigned(args, nargs, 8, &helper_ns_address)) {
         return NULL;
+    }
+    if (nargs > 7 && args[7] != Py_None) {
+        if (team_api == NULL) {
+            team_api = (const asyncvm_team_api *)PyCapsule_Import(ASYNCVM_TEAM_CAPSULE, 0);
+            if (team_api == NULL) {
+                return NULL;
+            }
+        }
+        if (!PyObject_TypeCheck(args[7], team_api->team_type)) {
+            PyErr_Format(PyExc_TypeError, "team must be a WorkgroupTeam or None, not %.100s",
+                         Py_TYPE(args[7])->tp_name);
+            return NULL;
+        }
+        team = args[7];
     }
     slot_tuple = args[2];
     if (!PyTuple_Check(slot_tuple)) {
@@ -372,6 +400,30 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         uint32_t count_x = (uint32_t)dispatch->count_x, plane = (uint32_t)dispatch->plane;
         uint32_t total = (uint32_t)dispatch->total;
         workgroup_index = dispatch_index == start_dispatch ? start_workgroup : 0;
+        if (team != NULL && budget_ns == 0 && total - workgroup_index > 1) {
+            asyncvm_job job;
+            uint64_t reached;
+            job.kernel = kernel;
+            job.environment = environment;
+            job.dispatch_state = state;
+            job.workgroup = *workgroup;
+            job.count_x = count_x;
+            job.plane = plane;
+            job.end = total;
+            job.stop_flag = stop_flag;
+            result = team_api->run(team, &job, workgroup, workgroup_index, &reached,
+                                   &helper_ns);
+            workgroup_index = (uint32_t)reached;
+            if (result != 0) {
+                status = REPLAY_KERNEL_FAILED;
+                goto out;
+            }
+            if (workgroup_index < total) {
+                status = REPLAY_STOPPED;
+                goto out;
+            }
+            continue;
+        }
         while (workgroup_index < total) {
             if (stop_flag != NULL && *stop_flag != 0) {
                 status = REPLAY_STOPPED;
@@ -399,6 +451,9 @@ run_dispatches(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     workgroup_index = 0;
 out:
     Py_END_ALLOW_THREADS
+    if (helper_ns_address != 0) {
+        *(uint64_t *)(uintptr_t)helper_ns_address += helper_ns;
+    }
 
     if (status == REPLAY_DONE) {
         Py_RETURN_NONE;

@@ -37,17 +37,6 @@
  * and how long the caller watches for the helpers to finish before it does. */
 #define SPIN_NS 50000u
 
-/* One dispatch, as published by run. */
-typedef struct {
-    asyncvm_kernel kernel;
-    const void *environment;
-    const void *dispatch_state;
-    asyncvm_workgroup_state workgroup; /* the caller's: helpers copy it */
-    uint32_t count_x, plane;
-    uint64_t end;
-    volatile const int32_t *stop_flag;
-} asyncvm_job;
-
 /* The shared progress of one dispatch. */
 typedef struct {
     _Atomic uint64_t next; /* the next linear workgroup index to claim */
@@ -278,56 +267,18 @@ team_dealloc(WorkgroupTeam *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-PyDoc_STRVAR(team_run_doc,
-"run(entry, environment, dispatch_state, workgroup_state, count_x, plane, first, end,\n"
-"    stop_flag=0) -> (result, stopped, helper_ns)\n"
-"\n"
-"Calls the kernel at address ``entry`` once for each linear workgroup index\n"
-"``first`` to ``end - 1`` (index i is workgroup (x, y, z) with z = i // plane\n"
-"and i % plane = y * count_x + x), on this thread and the team's helpers at\n"
-"once, with the GIL released; returns when every one has returned. This\n"
-"thread uses ``workgroup_state``; each helper a copy of it with its own\n"
-"local memory. No workgroup starts once one returned\n"
-"non-zero (``result`` is that value and ``stopped`` its index) or once the\n"
-"32-bit int at ``stop_flag`` (0: none) is non-zero (``result`` 0 and\n"
-"``stopped`` less than ``end``); otherwise ``(0, end, helper_ns)``.\n"
-"``helper_ns`` is the processor time the helpers spent on it. While another\n"
-"thread's call is running, this one runs every workgroup on this thread.");
-
-static PyObject *
-team_run(WorkgroupTeam *self, PyObject *args)
+/* ``run`` with the GIL released (see asyncvm_team_api in
+ * hal/_workgroup_abi.h): what both the Python method and the C replay of a
+ * plan (hal/_workgroup_loop.c) call. */
+static int
+run_released(PyObject *object, const asyncvm_job *job_pointer, asyncvm_workgroup_state *caller,
+             uint32_t first, uint64_t *index, uint64_t *helper_ns_out)
 {
-    void *entry_address, *environment, *dispatch_state, *workgroup_address;
-    unsigned int count_x, plane, first, end;
-    unsigned long long stop_address = 0;
-    asyncvm_job job;
+    WorkgroupTeam *self = (WorkgroupTeam *)object;
+    asyncvm_job job = *job_pointer;
     int alone, result;
     uint64_t ran, failed_index, helper_ns;
 
-    if (!PyArg_ParseTuple(args, "O&O&O&O&IIII|K:run",
-                          convert_address, &entry_address, convert_address, &environment,
-                          convert_address, &dispatch_state, convert_address, &workgroup_address,
-                          &count_x, &plane, &first, &end, &stop_address)) {
-        return NULL;
-    }
-    if (!asyncvm_check_workgroup_range(first, end, count_x, plane)) {
-        return NULL;
-    }
-    if (first == end) {
-        return Py_BuildValue("(iIK)", 0, end, 0ULL);
-    }
-    /* A data pointer to function pointer conversion: the address came from
-       the library's export table. */
-    job.kernel = (asyncvm_kernel)(uintptr_t)entry_address;
-    job.environment = environment;
-    job.dispatch_state = dispatch_state;
-    job.workgroup = *(asyncvm_workgroup_state *)workgroup_address;
-    job.count_x = count_x;
-    job.plane = plane;
-    job.end = end;
-    job.stop_flag = (volatile const int32_t *)(uintptr_t)stop_address;
-
-    Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->mutex);
     alone = self->in_use;
     if (!alone) {
@@ -353,7 +304,7 @@ team_run(WorkgroupTeam *self, PyObject *args)
         atomic_init(&own.ran, 0);
         atomic_init(&own.result, 0);
         atomic_init(&own.failed_index, 0);
-        run_claims(&own, &job, (asyncvm_workgroup_state *)workgroup_address);
+        run_claims(&own, &job, caller);
         result = atomic_load(&own.result);
         ran = atomic_load(&own.ran);
         failed_index = atomic_load(&own.failed_index);
@@ -361,7 +312,7 @@ team_run(WorkgroupTeam *self, PyObject *args)
     }
     else {
         uint64_t spin_end;
-        run_claims(&self->claims, &job, (asyncvm_workgroup_state *)workgroup_address);
+        run_claims(&self->claims, &job, caller);
         pthread_mutex_lock(&self->mutex);
         self->open = 0; /* no helper joins from now on */
         pthread_mutex_unlock(&self->mutex);
@@ -382,16 +333,72 @@ team_run(WorkgroupTeam *self, PyObject *args)
         helper_ns = atomic_load(&self->helper_ns);
         pthread_mutex_unlock(&self->mutex);
     }
+    *helper_ns_out += helper_ns;
+    if (result != 0) {
+        *index = failed_index;
+    }
+    else {
+        /* Everything ran, or the stop flag left some: then any index below end. */
+        *index = ran == job.end - first ? job.end : first + ran;
+    }
+    return result;
+}
+
+PyDoc_STRVAR(team_run_doc,
+"run(entry, environment, dispatch_state, workgroup_state, count_x, plane, first, end,\n"
+"    stop_flag=0) -> (result, stopped, helper_ns)\n"
+"\n"
+"Calls the kernel at address ``entry`` once for each linear workgroup index\n"
+"``first`` to ``end - 1`` (index i is workgroup (x, y, z) with z = i // plane\n"
+"and i % plane = y * count_x + x), on this thread and the team's helpers at\n"
+"once, with the GIL released; returns when every one has returned. This\n"
+"thread uses ``workgroup_state``; each helper a copy of it with its own\n"
+"local memory. No workgroup starts once one returned\n"
+"non-zero (``result`` is that value and ``stopped`` its index) or once the\n"
+"32-bit int at ``stop_flag`` (0: none) is non-zero (``result`` 0 and\n"
+"``stopped`` less than ``end``); otherwise ``(0, end, helper_ns)``.\n"
+"``helper_ns`` is the processor time the helpers spent on it. While another\n"
+"thread's call is running, this one runs every workgroup on this thread.");
+
+static PyObject *
+team_run(WorkgroupTeam *self, PyObject *args)
+{
+    void *entry_address, *environment, *dispatch_state, *workgroup_address;
+    unsigned int count_x, plane, first, end;
+    unsigned long long stop_address = 0;
+    asyncvm_job job;
+    int result;
+    uint64_t stopped, helper_ns = 0;
+
+    if (!PyArg_ParseTuple(args, "O&O&O&O&IIII|K:run",
+                          convert_address, &entry_address, convert_address, &environment,
+                          convert_address, &dispatch_state, convert_address, &workgroup_address,
+                          &count_x, &plane, &first, &end, &stop_address)) {
+        return NULL;
+    }
+    if (!asyncvm_check_workgroup_range(first, end, count_x, plane)) {
+        return NULL;
+    }
+    if (first == end) {
+        return Py_BuildValue("(iIK)", 0, end, 0ULL);
+    }
+    /* A data pointer to function pointer conversion: the address came from
+       the library's export table. */
+    job.kernel = (asyncvm_kernel)(uintptr_t)entry_address;
+    job.environment = environment;
+    job.dispatch_state = dispatch_state;
+    job.workgroup = *(asyncvm_workgroup_state *)workgroup_address;
+    job.count_x = count_x;
+    job.plane = plane;
+    job.end = end;
+    job.stop_flag = (volatile const int32_t *)(uintptr_t)stop_address;
+
+    Py_BEGIN_ALLOW_THREADS
+    result = run_released((PyObject *)self, &job, (asyncvm_workgroup_state *)workgroup_address,
+                          first, &stopped, &helper_ns);
     Py_END_ALLOW_THREADS
 
-    if (result != 0) {
-        return Py_BuildValue("(iKK)", result, (unsigned long long)failed_index,
-                             (unsigned long long)helper_ns);
-    }
-    /* Everything ran, or the stop flag left some: then any index below end. */
-    return Py_BuildValue("(iKK)", 0,
-                         (unsigned long long)(ran == (uint64_t)(end - first) ? end
-                                                                             : first + ran),
+    return Py_BuildValue("(iKK)", result, (unsigned long long)stopped,
                          (unsigned long long)helper_ns);
 }
 
@@ -441,10 +448,12 @@ static struct PyModuleDef workgroup_team_module = {
     .m_size = -1,
 };
 
+static asyncvm_team_api team_api = {&WorkgroupTeamType, run_released};
+
 PyMODINIT_FUNC
 PyInit__workgroup_team(void)
 {
-    PyObject *module;
+    PyObject *module, *capsule;
     if (PyType_Ready(&WorkgroupTeamType) < 0) {
         return NULL;
     }
@@ -455,6 +464,12 @@ PyInit__workgroup_team(void)
     Py_INCREF(&WorkgroupTeamType);
     if (PyModule_AddObject(module, "WorkgroupTeam", (PyObject *)&WorkgroupTeamType) < 0) {
         Py_DECREF(&WorkgroupTeamType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    capsule = PyCapsule_New(&team_api, ASYNCVM_TEAM_CAPSULE, NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_API", capsule) < 0) {
+        Py_XDECREF(capsule);
         Py_DECREF(module);
         return NULL;
     }

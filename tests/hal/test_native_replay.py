@@ -401,7 +401,7 @@ func.func @scale_add(%x: tensor<8xf32>, %y: tensor<8xf32>) -> tensor<8xf32> {
 
 
 @pytest.mark.anyio
-async def test_local_task_runs_serial_plans_and_spreads_the_rest(
+async def test_local_task_runs_plans_serial_or_spread(
         compile_mlir, tmp_path, chain_vmfb, iree_results, executed, replays, general_replays):
     source = tmp_path / "small.mlir"
     source.write_text(SMALL_PROGRAM)
@@ -421,7 +421,8 @@ async def test_local_task_runs_serial_plans_and_spreads_the_rest(
     assert plan.serial and replays and {outcome for _, _, outcome in replays} == {(0, 1, 0, 0)}
     assert general_replays == [] and not plan._in_use.locked()
     # The chain program's dispatches have many workgroups: on local-task its
-    # plan is made but leaves them to the threads, with the same answers.
+    # plan spreads them over the device's workgroup team, in C, with the same
+    # answers (a device without one runs them on the worker alone).
     executed.clear()
     replays.clear()
     chain_inputs = chain_arguments(3)
@@ -432,7 +433,8 @@ async def test_local_task_runs_serial_plans_and_spreads_the_rest(
         assert_same_results(await invoke_copied(program, "chain", chain_inputs),
                             chain_expected, f"local-task chain call {call}")
     (plan,) = plans_of(executed)
-    assert not plan.serial and replays == []
+    assert not plan.serial and replays and general_replays == []
+    assert not plan._in_use.locked()
 
 
 @pytest.mark.anyio
@@ -1146,8 +1148,14 @@ def test_run_dispatches_refuses_malformed_arguments(commands, direct, plan):
         (_native_replay._BAD_BINDING, 0, 0, 0)
     # From its end: nothing to run.
     assert run_dispatches(segment.address, segment.count, (), segment.count, 0) is None
-    with pytest.raises(TypeError, match="5 to 7 arguments"):
+    with pytest.raises(TypeError, match="5 to 9 arguments"):
         run_dispatches(segment.address, segment.count, (), 0)
+    with pytest.raises(TypeError, match="5 to 9 arguments"):
+        run_dispatches(segment.address, segment.count, (), 0, 0, 0, 0, None, 0, 0)
+    with pytest.raises(TypeError, match="WorkgroupTeam or None"):
+        run_dispatches(segment.address, segment.count, (), segment.count, 0, 0, 0, object())
+    with pytest.raises(TypeError, match="must be an int"):
+        run_dispatches(segment.address, segment.count, (), segment.count, 0, 0, 0, None, "x")
     with pytest.raises(TypeError, match="must be an int"):
         run_dispatches(segment.address, segment.count, (), 0, 0, 1.5)
     with pytest.raises(OverflowError):
