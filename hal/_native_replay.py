@@ -35,8 +35,10 @@ that dispatch; the results are the same.
 A plan serves executions with no dispatch hook and no tracer: on
 ``local-sync``, whose replay runs workgroups in order on its thread, and on
 ``local-task`` when it is *serial* (no dispatch has more than one
-workgroup, so there is nothing to spread over threads; see
-``CommandBuffer.execute``). The choice is made when an
+workgroup, so there is nothing to spread over threads) or when the device
+gives it a ``spread``: its queue workers do, and ``run_dispatches`` then
+runs each dispatch of several workgroups on the device's workgroup team
+(see ``CommandBuffer.execute`` and hal/_workgroup_team.c). The choice is made when an
 execution starts, so a tracer turned on while a planned execution is
 paused sees the dispatches of later executions only. Nothing here suspends; a paused
 replay is an iterator the caller resumes, as for the general replay.
@@ -155,7 +157,7 @@ class ReplayPlan:
     index of its command; ``dispatch_slots`` the binding-table slots a
     dispatch binds. ``serial`` is True when no dispatch has more than one
     workgroup: nothing in it could run in parallel, so a device that
-    spreads workgroups over threads (local-task) runs it as it is."""
+    spreads workgroups over threads (local-task) may run it as it is."""
 
     __slots__ = ("steps", "dispatch_slots", "serial", "_in_use")
 
