@@ -411,9 +411,11 @@ class _Execution:
             helped.seconds = 0.0
             helped.nanoseconds[0] = 0
             # A replay plan spreads over the team while some queue worker is
-            # idle (as for_each does), else runs on this thread alone.
+            # idle (as for_each does), else runs on this thread alone. With
+            # several workers but no team (its extension missing), for_each's
+            # Python threads spread the dispatches instead.
             spread = None
-            if device._plans_spread:
+            if device._plans_spread and (device._team is not None or device.workers < 2):
                 spread = (device._team if device._running < device.workers else None,
                           helped.address)
             began = time.thread_time()

@@ -279,8 +279,13 @@ run_released(PyObject *object, const asyncvm_job *job_pointer, asyncvm_workgroup
     int alone, result;
     uint64_t ran, failed_index, helper_ns;
 
-    pthread_mutex_lock(&self->mutex);
-    alone = self->in_use;
+    if (self->threads == NULL) {
+        alone = 1; /* made without __init__: no helpers, no mutex */
+    }
+    else {
+        pthread_mutex_lock(&self->mutex);
+        alone = self->in_use;
+    }
     if (!alone) {
         self->in_use = 1;
         start_helpers(self);
@@ -296,7 +301,9 @@ run_released(PyObject *object, const asyncvm_job *job_pointer, asyncvm_workgroup
             pthread_cond_broadcast(&self->wake);
         }
     }
-    pthread_mutex_unlock(&self->mutex);
+    if (self->threads != NULL) {
+        pthread_mutex_unlock(&self->mutex);
+    }
     if (alone) {
         /* Another dispatch has the team: this one runs on its own thread. */
         asyncvm_claims own;

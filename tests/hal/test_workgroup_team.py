@@ -301,6 +301,16 @@ def test_malformed_arguments_are_refused():
     assert team.run(address, address, address, address, 1, 1, 3, 3) == (0, 3, 0)
 
 
+def test_a_team_made_without_init_runs_dispatches_alone(team_library):
+    device = Device("local-task", workers=2)
+    device._team = WorkgroupTeam.__new__(WorkgroupTeam)  # no threads, no locks
+    assert device._team.helpers == 0
+    indices, memories = dispatch(device, SystemLibraryExecutable(team_library), 0, (8, 4, 1),
+                                 (SPINS // 10,))
+    numpy.testing.assert_array_equal(indices, numpy.arange(1, 33, dtype=numpy.uint32))
+    assert 0xdead not in memories and len(set(memories.tolist())) == 1
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_its_own_threads(team_library):
     executable = SystemLibraryExecutable(team_library)
@@ -320,9 +330,12 @@ def test_a_forked_child_starts_its_own_threads(team_library):
 
 
 @pytest.mark.anyio
-async def test_a_compiled_program_runs_on_the_team(compile_mlir, monkeypatch):
+@pytest.mark.parametrize("with_team", [True, False])
+async def test_a_compiled_program_runs_on_the_team(compile_mlir, monkeypatch, with_team):
     """Its first executions spread each dispatch from Python (for_each); from
-    the third on its replay plan hands the team to the C replay."""
+    the third on its replay plan hands the team to the C replay. A device
+    with several workers but no team (its extension missing) spreads every
+    execution over its Python threads instead."""
     pytest.importorskip("iree.runtime", reason="iree.runtime (iree-base-runtime) is not installed")
     import asyncvm
     from asyncvm.hal import _native_replay
@@ -355,9 +368,14 @@ async def test_a_compiled_program_runs_on_the_team(compile_mlir, monkeypatch):
     expected = iree_tensor_results(vmfb, "layer", arguments)
     program = asyncvm.load(vmfb, device="local-task")
     program.device.inline_limit = 0  # on a worker every time
+    if not with_team:
+        program.device._team = None
     for _ in range(5):
         (result,) = await program.invoke("layer", *arguments)
         assert result.tobytes() == numpy.asarray(expected[0]).tobytes()
+    if not with_team:
+        assert spread == [] and planned == []
+        return
     assert len(spread) >= 2 and all(total > 1 for total in spread)
     # The team, or none while the other queue worker runs an operation too.
     assert any(isinstance(team, WorkgroupTeam) for team in planned)
